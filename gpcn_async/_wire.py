@@ -1,0 +1,433 @@
+"""The wire rules that need no I/O: envelopes, errors, rate-limit headers, retry decisions.
+
+Everything here is a pure function of its arguments (status, body bytes, headers, the clock's
+reading passed in), so it is tested without a server. ``_transport`` does the sending and calls
+these to decide what an answer means.
+"""
+
+from __future__ import annotations
+
+import enum
+import ipaddress
+import json
+import math
+import re
+from collections.abc import Mapping
+from email.utils import parsedate_to_datetime
+from http import HTTPStatus
+from typing import Any, Final
+from urllib.parse import urlsplit
+
+import attrs
+
+from gpcn_async.errors import (
+    APIError,
+    AuthenticationError,
+    BadRequestError,
+    ConfigurationError,
+    ConflictError,
+    NotFoundError,
+    NotSupportedError,
+    PermissionDeniedError,
+    RateLimitError,
+    ResponseDecodeError,
+    ServerError,
+)
+
+DEFAULT_BASE_URL: Final = "https://api.gpcn.com/v1"
+API_KEY_PREFIX: Final = "gpcn_"
+
+# One table: which status raises which error. Statuses not listed fall back by class (see
+# error_class). 422 is the reference dialect's validation status, 400 the guide's.
+STATUS_ERRORS: Final[Mapping[int, type[APIError]]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    409: ConflictError,
+    422: BadRequestError,
+    429: RateLimitError,
+    501: NotSupportedError,
+}
+
+SNIPPET_LENGTH: Final = 200
+
+
+def error_class(status: int) -> type[APIError]:
+    """Return the error class for an HTTP error status."""
+    known = STATUS_ERRORS.get(status)
+    if known is not None:
+        return known
+    return ServerError if status >= 500 else APIError
+
+
+# --- secrets ---------------------------------------------------------------------------------
+
+_PRIVATE_KEY = re.compile(
+    r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----.*?(?:-----END [A-Z0-9 ]*PRIVATE KEY-----|\Z)",
+    re.DOTALL,
+)
+_API_KEY = re.compile(re.escape(API_KEY_PREFIX) + r"[A-Za-z0-9_\-]+")
+
+
+def redact(text: str) -> str:
+    """Hide private keys and API keys in text that may end up in an error or a log line."""
+    text = _PRIVATE_KEY.sub("<redacted private key>", text)
+    return _API_KEY.sub(API_KEY_PREFIX + "…", text)
+
+
+def redact_api_key(api_key: str) -> str:
+    """Show an API key by its prefix only, as ``repr`` does."""
+    return API_KEY_PREFIX + "…" if api_key.startswith(API_KEY_PREFIX) else "…"
+
+
+def snippet(body: bytes) -> str:
+    """The start of a body, decoded leniently and with secrets hidden, for error messages."""
+    return redact(body[: SNIPPET_LENGTH * 4].decode("utf-8", errors="replace"))[:SNIPPET_LENGTH]
+
+
+# --- configuration ---------------------------------------------------------------------------
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def normalize_base_url(url: object) -> str:
+    """Check a base URL and return it without a trailing slash.
+
+    Plain ``http://`` is accepted only for loopback hosts: the API key must never travel in
+    clear text over a network.
+
+    Raises:
+        ConfigurationError: the URL is not an absolute http(s) URL, or is http:// to a remote host.
+    """
+    if not isinstance(url, str) or not url.strip():
+        raise ConfigurationError(f"base_url must be a non-empty URL string, got {url!r}")
+    parts = urlsplit(url.strip())
+    scheme = parts.scheme.lower()
+    host = parts.hostname or ""
+    if scheme not in {"http", "https"} or not host:
+        raise ConfigurationError(
+            f"base_url must be an absolute http(s) URL such as {DEFAULT_BASE_URL!r}, got {url!r}"
+        )
+    if parts.query or parts.fragment:
+        raise ConfigurationError(f"base_url must not have a query or fragment, got {url!r}")
+    if parts.username or parts.password:
+        raise ConfigurationError("base_url must not contain credentials; pass api_key instead")
+    if scheme == "http" and not _is_loopback(host):
+        raise ConfigurationError(
+            f"base_url {url!r} uses plain http:// to a non-loopback host; use https:// so the "
+            "API key is never sent in clear text (http:// is allowed only for 127.0.0.0/8, "
+            "::1 and localhost)"
+        )
+    return url.strip().rstrip("/")
+
+
+def request_headers(api_key: str, version: str) -> dict[str, str]:
+    """The headers every request carries."""
+    return {
+        "X-API-Key": api_key,
+        "User-Agent": f"gpcn-async/{version}",
+        "Accept": "application/json",
+    }
+
+
+def query_params(params: Mapping[str, object]) -> dict[str, str]:
+    """Turn keyword filters into query parameters: None dropped, bools as true/false."""
+    query: dict[str, str] = {}
+    for key, value in params.items():
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            query[key] = "true" if value else "false"
+        else:
+            query[key] = str(value)
+    return query
+
+
+# --- which requests may be sent again ---------------------------------------------------------
+
+_SAFE_POST: Final = re.compile(
+    r"^/resource/(?:jobs|gpu/bulk/(?:start|stop|reset|delete)|gpu/[^/]+/(?:start|stop|reset))/?$"
+)
+_IDEMPOTENT_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+
+
+def is_safe_to_resend(method: str, path: str) -> bool:
+    """Whether sending this request twice has the same effect as sending it once.
+
+    Reads, updates, deletes, job polls and start/stop/reset (single and bulk) are safe.
+    Any other POST, above all ``POST /resource/gpu`` (create), is not: sending it again could
+    order a second, billed VM.
+    """
+    method = method.upper()
+    if method in _IDEMPOTENT_METHODS:
+        return True
+    return method == "POST" and _SAFE_POST.match(path) is not None
+
+
+class FailureKind(enum.Enum):
+    """How a request failed before any HTTP answer arrived."""
+
+    NOT_SENT = "the connection could not be made"
+    LOST = "the connection was lost"
+    TIMED_OUT = "the request timed out"
+    FATAL = "the request could not be sent"
+
+
+class Decision(enum.Enum):
+    """What the transport does with a failed attempt."""
+
+    RETRY = "retry"
+    RAISE = "raise"
+    OUTCOME_UNKNOWN = "outcome unknown"
+
+
+# The retry rules in one table: (failure kind, safe to resend) -> decision.
+_FAILURE_DECISIONS: Final[Mapping[tuple[FailureKind, bool], Decision]] = {
+    (FailureKind.NOT_SENT, True): Decision.RETRY,
+    (FailureKind.NOT_SENT, False): Decision.RETRY,  # the server never saw it
+    (FailureKind.LOST, True): Decision.RETRY,
+    (FailureKind.LOST, False): Decision.OUTCOME_UNKNOWN,
+    (FailureKind.TIMED_OUT, True): Decision.RETRY,
+    (FailureKind.TIMED_OUT, False): Decision.OUTCOME_UNKNOWN,
+    (FailureKind.FATAL, True): Decision.RAISE,
+    (FailureKind.FATAL, False): Decision.RAISE,
+}
+
+RETRYABLE_STATUSES: Final = frozenset({429, 500, 502, 503, 504})
+
+
+def decide_failure(kind: FailureKind, *, safe: bool) -> Decision:
+    """Decide what to do when no answer arrived."""
+    return _FAILURE_DECISIONS[kind, safe]
+
+
+def decide_status(status: int, *, safe: bool) -> Decision:
+    """Decide what to do with an error status.
+
+    429 is always retried (the server refused the request without acting on it). For a request
+    that is not safe to resend, any other 5xx but 501 means the server may have acted: the
+    outcome is unknown. Safe requests are retried on 500, 502, 503 and 504.
+    """
+    if status == 429:
+        return Decision.RETRY
+    if status >= 500 and status != 501:
+        if not safe:
+            return Decision.OUTCOME_UNKNOWN
+        if status in RETRYABLE_STATUSES:
+            return Decision.RETRY
+    return Decision.RAISE
+
+
+# --- rate-limit headers ----------------------------------------------------------------------
+
+
+@attrs.frozen
+class RateLimitHeaders:
+    """The ``X-RateLimit-*`` headers of one answer; ``reset`` is Unix seconds."""
+
+    limit: int
+    remaining: int
+    reset: float
+
+
+def _number(text: str | None) -> float | None:
+    if text is None:
+        return None
+    try:
+        value = float(text.strip())
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
+
+
+def parse_rate_limit(headers: Mapping[str, str]) -> RateLimitHeaders | None:
+    """Read ``X-RateLimit-Limit``, ``-Remaining`` and ``-Reset``; None unless all three parse."""
+    limit = _number(headers.get("X-RateLimit-Limit"))
+    remaining = _number(headers.get("X-RateLimit-Remaining"))
+    reset = _number(headers.get("X-RateLimit-Reset"))
+    if limit is None or remaining is None or reset is None or limit < 1:
+        return None
+    return RateLimitHeaders(limit=int(limit), remaining=max(0, int(remaining)), reset=reset)
+
+
+def parse_retry_after(value: str | None, *, now: float) -> float | None:
+    """Parse a ``Retry-After`` header (seconds, or an HTTP date) into seconds from ``now``."""
+    if value is None:
+        return None
+    seconds = _number(value)
+    if seconds is not None:
+        return max(0.0, seconds)
+    try:
+        when = parsedate_to_datetime(value.strip())
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return max(0.0, when.timestamp() - now)
+
+
+def rate_limit_wait(
+    headers: Mapping[str, str], body_retry_after: object, *, now: float
+) -> float | None:
+    """How long a 429 asks us to wait, in seconds.
+
+    ``Retry-After`` (header) or ``retryAfter`` (body) decides; without either, the time left
+    until ``X-RateLimit-Reset``. None when the answer gives no hint at all.
+    """
+    header = parse_retry_after(headers.get("Retry-After"), now=now)
+    if header is not None:
+        return header
+    if isinstance(body_retry_after, int | float) and not isinstance(body_retry_after, bool):
+        seconds = float(body_retry_after)
+        if math.isfinite(seconds):
+            return max(0.0, seconds)
+    rate = parse_rate_limit(headers)
+    if rate is not None:
+        return max(0.0, rate.reset - now)
+    return None
+
+
+# --- envelopes -------------------------------------------------------------------------------
+
+
+@attrs.frozen
+class Envelope:
+    """A decoded success answer: ``data``, ``meta`` and ``message`` of the envelope."""
+
+    data: Any = None
+    meta: Any = None
+    message: str | None = None
+
+
+def _load_json(body: bytes) -> Any:
+    # A ValueError here covers both invalid JSON and invalid UTF-8.
+    return json.loads(body)
+
+
+def decode_success(status: int, body: bytes) -> Envelope:
+    """Decode the body of a 2xx answer.
+
+    An empty body (204, or an empty 200) gives an empty envelope; the caller decides whether
+    it needed data.
+
+    Raises:
+        ResponseDecodeError: the body is not a JSON object.
+        APIError: the body is an error envelope (``"success": false``) despite the 2xx status.
+    """
+    if not body.strip():
+        return Envelope()
+    try:
+        document = _load_json(body)
+    except ValueError:
+        raise ResponseDecodeError(
+            "expected a JSON body", status=status, snippet=snippet(body)
+        ) from None
+    if not isinstance(document, dict):
+        raise ResponseDecodeError(
+            "expected a JSON object envelope", status=status, snippet=snippet(body)
+        )
+    if document.get("success") is False:
+        raise error_from_response(status, body, {})
+    message = document.get("message")
+    return Envelope(
+        data=document.get("data"),
+        meta=document.get("meta"),
+        message=message if isinstance(message, str) else None,
+    )
+
+
+@attrs.frozen
+class ErrorBody:
+    """What an error body says, whichever of the known shapes it has."""
+
+    code: str | None = None
+    message: str | None = None
+    details: Any = None
+    retry_after: object = None
+
+
+_HTML_TEXT = re.compile(r"<(?:title|h1)[^>]*>(.*?)</(?:title|h1)>", re.IGNORECASE | re.DOTALL)
+_TAGS = re.compile(r"<[^>]+>")
+
+
+def _text(value: object) -> str | None:
+    if value is None:
+        return None
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def parse_error_body(body: bytes) -> ErrorBody:
+    """Read code, message, details and retryAfter from any known error shape.
+
+    Shapes: guide (``error`` is a string code), reference (``error`` is an object with
+    ``code``, ``statusCode``, ``details``), rate limiter (``error.message``/``error.retryAfter``,
+    no top-level message), unknown route (``{"message": ...}``), and non-JSON pages (the
+    title of an HTML gateway page becomes the message).
+    """
+    try:
+        document = _load_json(body)
+    except ValueError:
+        return ErrorBody(message=_page_text(body))
+    if not isinstance(document, dict):
+        return ErrorBody(message=snippet(body) or None)
+    error = document.get("error")
+    message = _text(document.get("message"))
+    if isinstance(error, dict):
+        return ErrorBody(
+            code=_text(error.get("code")),
+            message=message or _text(error.get("message")),
+            details=error.get("details"),
+            retry_after=error.get("retryAfter"),
+        )
+    return ErrorBody(code=_text(error), message=message, retry_after=document.get("retryAfter"))
+
+
+def _page_text(body: bytes) -> str | None:
+    text = body.decode("utf-8", errors="replace")
+    match = _HTML_TEXT.search(text)
+    if match:
+        text = match.group(1)
+    text = " ".join(_TAGS.sub(" ", text).split())
+    return redact(text)[:SNIPPET_LENGTH] or None
+
+
+def error_from_response(
+    status: int,
+    body: bytes,
+    headers: Mapping[str, str],
+    *,
+    method: str | None = None,
+    path: str | None = None,
+    now: float = 0.0,
+) -> APIError:
+    """Build the typed error for an error answer (any shape, JSON or not)."""
+    parsed = parse_error_body(body)
+    # Servers sometimes echo what they were sent; an echoed key must not reach an error string.
+    message = redact(parsed.message) if parsed.message else None
+    if not message:
+        try:
+            message = HTTPStatus(status).phrase
+        except ValueError:
+            message = f"HTTP {status}"
+    fields: dict[str, Any] = {
+        "status": status,
+        "code": parsed.code,
+        "details": parsed.details,
+        "request_id": headers.get("X-Request-Id"),
+        "method": method,
+        "path": path,
+    }
+    cls = error_class(status)
+    if cls is RateLimitError:
+        return RateLimitError(
+            message, retry_after=rate_limit_wait(headers, parsed.retry_after, now=now), **fields
+        )
+    return cls(message, **fields)
