@@ -1,0 +1,34 @@
+"""Testing support: ``FakeGPCN``, a fake GPCN API served over real HTTP on 127.0.0.1.
+
+The fake speaks either wire dialect (``"guide"`` or ``"reference"``), keeps a catalog, VMs and jobs
+in memory, enforces a rate limit, logs every request and injects faults::
+
+    from gpcn_async.testing import FakeGPCN
+
+    async with FakeGPCN(dialect="guide") as fake:
+        fake.inject("POST", "/resource/gpu", status=503)
+        async with fake.client() as gpcn:
+            ...
+
+It is built on ``aiohttp.web`` and the standard library only: it never uses the SDK's models or
+converters, so it checks the wire contract independently of the client code.
+"""
+
+from gpcn_async.testing._catalog import DatacenterSpec, SeriesSpec, Sku
+from gpcn_async.testing._faults import Fault
+from gpcn_async.testing._jobs import JobRecord, JobScript
+from gpcn_async.testing._log import RecordedRequest
+from gpcn_async.testing._server import FakeGPCN
+from gpcn_async.testing._state import VmRecord
+
+__all__ = [
+    "DatacenterSpec",
+    "FakeGPCN",
+    "Fault",
+    "JobRecord",
+    "JobScript",
+    "RecordedRequest",
+    "SeriesSpec",
+    "Sku",
+    "VmRecord",
+]

@@ -1,0 +1,127 @@
+"""Injected faults: which requests they hit and what they do instead of (or on top of) the answer.
+
+Faults match in injection order; the first one that matches the method and path glob and still has
+uses left wins and consumes one use.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from gpcn_async.testing._checks import require_int, require_seconds
+
+__all__ = ["Fault", "FaultTable", "method_matches", "path_matches"]
+
+
+def method_matches(pattern: str, method: str) -> bool:
+    """Tell whether ``method`` matches ``pattern`` (``"*"`` or a method name, any case)."""
+    return pattern == "*" or pattern.upper() == method.upper()
+
+
+def path_matches(pattern: str, path: str) -> bool:
+    """Tell whether ``path`` (relative to ``/v1``) matches the fnmatch glob ``pattern``."""
+    return fnmatch.fnmatchcase(path, pattern)
+
+
+@dataclass(eq=False)
+class Fault:
+    """One injected fault (see ``FakeGPCN.inject``).
+
+    Attributes:
+        method: ``"*"`` or the HTTP method it applies to.
+        path: An fnmatch glob of paths relative to ``/v1``.
+        status: The status to answer instead of the real one, or None.
+        times: How many requests it may affect, or None for no limit.
+        headers: Headers added to (or overriding) the answer.
+        body: The body sent with ``status`` (None: the dialect's error body).
+        delay: Seconds to wait before doing anything else.
+        disconnect: Drop the connection without an HTTP answer.
+        after_commit: Run the real handler (its state changes happen) before faulting.
+        hits: How many requests it affected so far.
+    """
+
+    method: str
+    path: str
+    status: int | None = None
+    times: int | None = 1
+    headers: Mapping[str, str] = field(default_factory=dict)
+    body: Any = None
+    delay: float = 0.0
+    disconnect: bool = False
+    after_commit: bool = False
+    hits: int = 0
+
+    def __post_init__(self) -> None:
+        """Reject impossible combinations.
+
+        Raises:
+            ValueError: Naming the bad argument.
+        """
+        method: object = self.method
+        path: object = self.path
+        if not isinstance(method, str) or not method:
+            raise ValueError(f"method must be '*' or an HTTP method, got {method!r}")
+        if not isinstance(path, str) or not path.startswith(("/", "*")):
+            raise ValueError(
+                f"path must be a glob relative to /v1 such as '/resource/gpu/*', got {self.path!r}"
+            )
+        if self.status is not None:
+            require_int("status", self.status, 100, 599)
+        if self.times is not None:
+            require_int("times (None: forever)", self.times, 1)
+        self.delay = require_seconds("delay", self.delay)
+        if self.body is not None and self.status is None:
+            raise ValueError(f"body {self.body!r} needs a status to be sent with")
+        if self.body is not None and not isinstance(self.body, dict | list | str | bytes):
+            raise ValueError(f"body must be a dict, list, str or bytes, got {self.body!r}")
+        if self.disconnect and self.status is not None:
+            raise ValueError(
+                f"disconnect sends no answer, so status {self.status!r} cannot be sent"
+            )
+        if self.disconnect and self.headers:
+            raise ValueError("disconnect sends no answer, so headers cannot be sent")
+        if self.after_commit and self.status is None and not self.disconnect:
+            raise ValueError("after_commit needs a status or disconnect to replace the answer with")
+        self.method = self.method.upper()
+        self.headers = dict(self.headers)
+
+    @property
+    def remaining(self) -> int | None:
+        """How many more requests it may affect (None: no limit)."""
+        return None if self.times is None else self.times - self.hits
+
+    @property
+    def exhausted(self) -> bool:
+        """True once it has no uses left."""
+        return self.times is not None and self.hits >= self.times
+
+    def matches(self, method: str, path: str) -> bool:
+        """Tell whether it applies to a request (ignoring its remaining uses)."""
+        return method_matches(self.method, method) and path_matches(self.path, path)
+
+
+class FaultTable:
+    """The injected faults, in injection order."""
+
+    def __init__(self) -> None:
+        self.faults: list[Fault] = []
+
+    def add(self, fault: Fault) -> Fault:
+        """Add a fault after the existing ones."""
+        self.faults.append(fault)
+        return fault
+
+    def clear(self) -> None:
+        """Remove every fault."""
+        self.faults.clear()
+
+    def take(self, method: str, path: str) -> Fault | None:
+        """Return the first unexhausted fault matching the request, counting a hit on it."""
+        for fault in self.faults:
+            if not fault.exhausted and fault.matches(method, path):
+                fault.hits += 1
+                return fault
+        return None

@@ -1,0 +1,778 @@
+"""``FakeGPCN``: the fake GPCN API served over real HTTP on 127.0.0.1.
+
+Each request goes through one pipeline: log, rate limit, auth, GPU-enabled check, fault lookup,
+handler. Every answer (errors and faults included) carries ``X-RateLimit-*`` and ``X-Request-Id``.
+The server side is ``aiohttp.web`` only; nothing here uses the SDK's models or converters, so the
+fake checks the wire contract independently of the client code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import secrets
+import time
+import uuid
+from collections.abc import Mapping
+from datetime import datetime
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Self
+
+from aiohttp import web
+
+from gpcn_async.testing._api import Api, Call
+from gpcn_async.testing._catalog import Catalog, DatacenterSpec, SeriesSpec
+from gpcn_async.testing._checks import require_int, require_seconds
+from gpcn_async.testing._faults import Fault, FaultTable
+from gpcn_async.testing._jobs import JobRecord, JobScript, make_script
+from gpcn_async.testing._log import HeaderDict, RecordedRequest, RequestLog
+from gpcn_async.testing._ratelimit import Decision, FixedWindowLimiter, validate_limits
+from gpcn_async.testing._render import (
+    DIALECTS,
+    ROUTE_NOT_FOUND,
+    Reply,
+    error_body,
+    rate_limited_body,
+    success_body,
+)
+from gpcn_async.testing._state import ACTION_STATUS, State, VmRecord
+
+if TYPE_CHECKING:
+    from gpcn_async import Client
+
+__all__ = ["FakeGPCN"]
+
+_HOST = "127.0.0.1"
+_SHUTDOWN_TIMEOUT = 0.25
+
+
+def _relative(path: str) -> str | None:
+    """Return ``path`` relative to ``/v1``, or None if it is outside ``/v1``."""
+    if path == "/v1":
+        return "/"
+    if path.startswith("/v1/"):
+        return path[3:]
+    return None
+
+
+def _parse_json(payload: bytes) -> Any:
+    if not payload:
+        return None
+    try:
+        return json.loads(payload)
+    except ValueError:
+        return None
+
+
+def _merge_headers(base: Mapping[str, str], extra: Mapping[str, str]) -> dict[str, str]:
+    """Return ``base`` with ``extra`` added; a name in ``extra`` replaces it in any case."""
+    merged = dict(base)
+    for name, value in extra.items():
+        for existing in [key for key in merged if key.casefold() == name.casefold()]:
+            del merged[existing]
+        merged[name] = value
+    return merged
+
+
+def _is_gpu_path(path: str) -> bool:
+    return path == "/resource/gpu" or path.startswith("/resource/gpu/")
+
+
+class FakeGPCN:
+    """A fake GPCN API server for tests, speaking the ``"guide"`` or ``"reference"`` dialect.
+
+    Use it as an async context manager; it listens on 127.0.0.1 only::
+
+        async with FakeGPCN(dialect="guide") as fake:
+            async with fake.client() as gpcn:
+                vm = await (await gpcn.gpu.create(...)).wait()
+
+    Args:
+        dialect: Which wire dialect to speak.
+        api_key: The key it accepts (``X-API-Key``); generated when not given.
+        port: The TCP port (0: any free port).
+        rate_limit: Requests allowed per window.
+        rate_window: The window's length in seconds (sub-second windows work).
+        retry_after_header: Send ``Retry-After`` with the limiter's 429s.
+        gpu_enabled: When False every ``/resource/gpu...`` endpoint answers 403.
+        job_polls: By default a job finishes on its ``job_polls``-th poll.
+        job_duration: When given, jobs finish this many seconds after creation instead.
+        seed_catalog: Start with 3 series, 3 datacenters and some availability.
+
+    Raises:
+        ValueError: A bad argument (the message names it).
+    """
+
+    def __init__(
+        self,
+        *,
+        dialect: str = "reference",
+        api_key: str | None = None,
+        port: int = 0,
+        rate_limit: int = 100_000,
+        rate_window: float = 60.0,
+        retry_after_header: bool = True,
+        gpu_enabled: bool = True,
+        job_polls: int = 2,
+        job_duration: float | None = None,
+        seed_catalog: bool = True,
+    ) -> None:
+        if dialect not in DIALECTS:
+            raise ValueError(f"dialect must be 'guide' or 'reference', got {dialect!r}")
+        key: object = api_key
+        if key is not None and (not isinstance(key, str) or not key):
+            raise ValueError(f"api_key must be a non-empty string or None, got {key!r}")
+        require_int("port", port, 0, 65535)
+        validate_limits(rate_limit, rate_window)
+        require_int("job_polls", job_polls, 1)
+        if job_duration is not None:
+            require_seconds("job_duration", job_duration)
+        default = make_script(
+            polls=None if job_duration is not None else job_polls,
+            duration=job_duration,
+            outcome="succeeded",
+            error=None,
+            default=JobScript(),
+        )
+        self.dialect: str = dialect
+        """The wire dialect: ``"guide"`` or ``"reference"``."""
+        self.api_key: str = api_key or "gpcn_test_" + secrets.token_hex(12)
+        """The API key the fake accepts."""
+        self.retry_after_header = bool(retry_after_header)
+        """Whether the limiter's 429s carry ``Retry-After``."""
+        self._port = port
+        self._state = State(
+            catalog=Catalog.seeded() if seed_catalog else Catalog(), default_script=default
+        )
+        self._state.gpu_enabled = bool(gpu_enabled)
+        self._api = Api(self._state, dialect)
+        self._limiter = FixedWindowLimiter(rate_limit, rate_window)
+        self._faults = FaultTable()
+        self._log = RequestLog()
+        self._rate_limited = 0
+        self._runner: web.AppRunner | None = None
+        self._delaying: set[asyncio.Task[Any]] = set()
+        self._url: str | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start listening on 127.0.0.1.
+
+        Raises:
+            RuntimeError: It is already running.
+        """
+        if self._runner is not None:
+            raise RuntimeError("FakeGPCN is already running")
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self._dispatch)
+        runner = web.AppRunner(
+            app,
+            handle_signals=False,
+            access_log=None,
+            handler_cancellation=True,
+            shutdown_timeout=_SHUTDOWN_TIMEOUT,
+        )
+        await runner.setup()
+        try:
+            site = web.TCPSite(runner, _HOST, self._port)
+            await site.start()
+        except BaseException:
+            await runner.cleanup()
+            raise
+        self._runner = runner
+        port = runner.addresses[0][1]
+        self._url = f"http://{_HOST}:{port}/v1"
+
+    async def close(self) -> None:
+        """Stop listening and drop open connections (safe to call twice)."""
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            for task in list(self._delaying):
+                task.cancel()
+            await runner.cleanup()
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    @property
+    def url(self) -> str:
+        """The base URL, ``http://127.0.0.1:<port>/v1``.
+
+        Raises:
+            RuntimeError: It was never started.
+        """
+        if self._url is None:
+            raise RuntimeError("FakeGPCN has not been started: use 'async with' or start()")
+        return self._url
+
+    def client(self, **kwargs: Any) -> Client:
+        """Return a ``gpcn_async.Client`` pointed at the fake, with millisecond timings.
+
+        Args:
+            **kwargs: ``Client`` arguments; they override the defaults chosen here.
+
+        Returns:
+            A client with this fake's key and URL, fast retries and fast polls.
+        """
+        # Imported here: the fake itself never needs the SDK, only this convenience does.
+        from gpcn_async.client import Client  # noqa: PLC0415
+        from gpcn_async.policies import PollPolicy, RetryPolicy  # noqa: PLC0415
+
+        options: dict[str, Any] = {
+            "api_key": self.api_key,
+            "base_url": self.url,
+            "retry": RetryPolicy(base_delay=0.001, max_delay=0.01, max_rate_limit_wait=5.0),
+            "poll": PollPolicy(interval=0.005, max_interval=0.05, timeout=10.0),
+        }
+        options.update(kwargs)
+        return Client(**options)
+
+    # -- the pipeline --------------------------------------------------------------------------
+
+    async def _dispatch(self, request: web.Request) -> web.StreamResponse:
+        arrived = time.monotonic()
+        body = _parse_json(await request.read())
+        method = request.method.upper()
+        relative = _relative(request.path)
+        record = self._log.arrive(
+            RecordedRequest(
+                method=method,
+                path=request.path if relative is None else relative,
+                query=dict(request.query),
+                json=body,
+                headers=HeaderDict(request.headers),
+                status=0,
+                time=arrived,
+            )
+        )
+        self._state.tick()
+        decision = self._limiter.hit(arrived)
+        headers = self._rate_headers(decision)
+        headers["X-Request-Id"] = str(uuid.uuid4())
+        if not decision.allowed:
+            self._rate_limited += 1
+            reply: Reply | None = self._rate_limited_reply(decision.retry_after)
+        elif relative is None:
+            reply = Reply.json(404, ROUTE_NOT_FOUND)
+        else:
+            call = Call(method=method, path=relative, query=dict(request.query), body=body)
+            reply = await self._answer(call, request.headers.get("X-API-Key"))
+        if reply is None:
+            # Drop the connection: with the transport closed, aiohttp's attempt to send the
+            # response below fails quietly as a premature client disconnection.
+            if request.transport is not None:
+                request.transport.close()
+            return web.Response(status=500)
+        if reply.content_type is not None:
+            headers["Content-Type"] = reply.content_type
+        headers = _merge_headers(headers, reply.headers)
+        self._log.answered(record, reply.status)
+        return web.Response(status=reply.status, body=reply.payload or None, headers=headers)
+
+    async def _answer(self, call: Call, key: str | None) -> Reply | None:
+        state = self._state
+        if key is None or not secrets.compare_digest(key.encode(), self.api_key.encode()):
+            return Reply.json(401, error_body(self.dialect, 401))
+        if _is_gpu_path(call.path) and not state.gpu_enabled:
+            return Reply.json(403, error_body(self.dialect, 403))
+        fault = self._faults.take(call.method, call.path)
+        if fault is None:
+            return self._api.handle(call)
+        if fault.delay:
+            await self._sleep(fault.delay)
+            state.tick()
+        real = None
+        if fault.after_commit or (fault.status is None and not fault.disconnect):
+            real = self._api.handle(call)
+        if fault.disconnect:
+            return None
+        if fault.status is None and real is not None:
+            return real.with_headers(fault.headers)
+        return self._fault_reply(fault).with_headers(fault.headers)
+
+    async def _sleep(self, delay: float) -> None:
+        """Wait out a fault's delay; ``close()`` cancels the wait instead of waiting for it."""
+        task = asyncio.current_task()
+        if task is None:  # pragma: no cover - aiohttp always runs handlers in a task
+            await asyncio.sleep(delay)
+            return
+        self._delaying.add(task)
+        try:
+            await asyncio.sleep(delay)
+        finally:
+            self._delaying.discard(task)
+
+    def _fault_reply(self, fault: Fault) -> Reply:
+        status = fault.status or 500
+        body = fault.body
+        if isinstance(body, dict | list):
+            return Reply.json(status, body)
+        if isinstance(body, str | bytes):
+            return Reply.raw(status, body)
+        if status == 429:
+            hinted = HeaderDict(fault.headers).get("Retry-After")
+            retry_after = int(hinted) if hinted is not None and hinted.isdigit() else 1
+            return self._rate_limited_reply(retry_after)
+        if status < 200 or status in (204, 304):
+            return Reply.empty(status)
+        if status < 400:
+            return Reply.json(status, success_body(self.dialect, "OK"))
+        return Reply.json(status, error_body(self.dialect, status))
+
+    def _rate_limited_reply(self, retry_after: int) -> Reply:
+        reply = Reply.json(429, rate_limited_body(self.dialect, retry_after))
+        if self.retry_after_header:
+            reply = reply.with_headers({"Retry-After": str(retry_after)})
+        return reply
+
+    def _rate_headers(self, decision: Decision) -> dict[str, str]:
+        reset = time.time() + decision.resets_in
+        whole = self._limiter.window >= 1
+        reset_text = str(math.ceil(reset)) if whole else f"{reset:.3f}"
+        return {
+            "X-RateLimit-Limit": str(decision.limit),
+            "X-RateLimit-Remaining": str(decision.remaining),
+            "X-RateLimit-Reset": reset_text,
+        }
+
+    # -- request log ---------------------------------------------------------------------------
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        """Every request received, in arrival order (a copy)."""
+        return list(self._log.entries)
+
+    def requests_to(self, method: str = "*", path: str = "*") -> list[RecordedRequest]:
+        """Return the requests with this method (``"*"``: any) and path (an fnmatch glob)."""
+        return self._log.select(method, path)
+
+    def count(self, method: str = "*", path: str = "*") -> int:
+        """Count the requests with this method (``"*"``: any) and path (an fnmatch glob)."""
+        return len(self._log.select(method, path))
+
+    def clear_requests(self) -> None:
+        """Forget the requests received so far."""
+        self._log.clear()
+
+    # -- rate limiting -------------------------------------------------------------------------
+
+    def set_rate_limit(self, limit: int, window: float) -> None:
+        """Allow ``limit`` requests per ``window`` seconds from now on (a new window starts).
+
+        Raises:
+            ValueError: ``limit < 1`` or ``window <= 0``.
+        """
+        self._limiter.reset(limit, window)
+
+    @property
+    def rate_limited_count(self) -> int:
+        """How many 429s the rate limiter sent (injected ones not counted)."""
+        return self._rate_limited
+
+    # -- behaviour switches --------------------------------------------------------------------
+
+    @property
+    def gpu_enabled(self) -> bool:
+        """When False, every ``/resource/gpu...`` endpoint answers 403."""
+        return self._state.gpu_enabled
+
+    @gpu_enabled.setter
+    def gpu_enabled(self, value: bool) -> None:
+        self._state.gpu_enabled = bool(value)
+
+    @property
+    def provider_outage(self) -> bool:
+        """When True, the GPU provider is down: inventory is empty or 503, creates answer 503."""
+        return self._state.provider_outage
+
+    @provider_outage.setter
+    def provider_outage(self, value: bool) -> None:
+        self._state.provider_outage = bool(value)
+
+    @property
+    def update_returns_body(self) -> bool:
+        """When False, ``PUT /resource/gpu/{id}`` answers 200 without the VM."""
+        return self._state.update_returns_body
+
+    @update_returns_body.setter
+    def update_returns_body(self, value: bool) -> None:
+        self._state.update_returns_body = bool(value)
+
+    @property
+    def delete_answers_204(self) -> bool:
+        """When True, ``DELETE /resource/gpu/{id}`` deletes at once and answers 204."""
+        return self._state.delete_answers_204
+
+    @delete_answers_204.setter
+    def delete_answers_204(self, value: bool) -> None:
+        self._state.delete_answers_204 = bool(value)
+
+    @property
+    def actions_answer_202(self) -> bool:
+        """When True, start/stop/reset answer 202 with a job instead of 200."""
+        return self._state.actions_answer_202
+
+    @actions_answer_202.setter
+    def actions_answer_202(self, value: bool) -> None:
+        self._state.actions_answer_202 = bool(value)
+
+    def set_unsupported(self, action: str, unsupported: bool = True) -> None:
+        """Make ``action`` (``"start"``, ``"stop"``, ``"reset"``) answer 501, or stop doing so.
+
+        Raises:
+            ValueError: An unknown action.
+        """
+        if action not in ACTION_STATUS:
+            raise ValueError(f"action must be 'start', 'stop' or 'reset', got {action!r}")
+        if unsupported:
+            self._state.unsupported.add(action)
+        else:
+            self._state.unsupported.discard(action)
+
+    def fail_bulk(self, vm_id: str, message: str, *, action: str | None = None) -> None:
+        """Make bulk start/stop/reset report ``vm_id`` as failed with ``message``.
+
+        Args:
+            vm_id: The VM id (need not exist).
+            message: The per-id error text.
+            action: Only this bulk action; None for all three.
+
+        Raises:
+            ValueError: An empty id or message, or an unknown action.
+        """
+        if not vm_id or not message:
+            raise ValueError(f"vm_id and message must be non-empty, got {vm_id!r}, {message!r}")
+        if action is not None and action not in ACTION_STATUS:
+            raise ValueError(f"action must be 'start', 'stop', 'reset' or None, got {action!r}")
+        self._state.bulk_failures[vm_id, action] = message
+
+    def clear_bulk_failures(self) -> None:
+        """Forget the scripted bulk failures."""
+        self._state.bulk_failures.clear()
+
+    # -- faults --------------------------------------------------------------------------------
+
+    def inject(
+        self,
+        method: str,
+        path: str,
+        *,
+        status: int | None = None,
+        times: int | None = 1,
+        headers: Mapping[str, str] | None = None,
+        body: Any = None,
+        delay: float = 0.0,
+        disconnect: bool = False,
+        after_commit: bool = False,
+    ) -> Fault:
+        """Make matching requests misbehave.
+
+        A fault waits ``delay`` first. With ``after_commit`` the real handler runs (its state
+        changes happen) before its answer is replaced. ``disconnect`` drops the connection without
+        an answer; ``status`` answers that status with ``body`` (dict/list as JSON, str/bytes raw)
+        or the dialect's error body; without either, the real answer is sent (a slow response).
+        ``headers`` are added to whatever is sent.
+
+        Args:
+            method: ``"*"`` or an HTTP method.
+            path: An fnmatch glob relative to ``/v1``, e.g. ``"/resource/gpu/*/start"``.
+            status: The status to answer instead.
+            times: How many requests it affects (None: all).
+            headers: Headers to add or override.
+            body: The body to send with ``status``.
+            delay: Seconds to wait first.
+            disconnect: Drop the connection without answering.
+            after_commit: Let the request take effect before faulting.
+
+        Returns:
+            The fault, whose ``hits`` and ``remaining`` tell how it was used.
+
+        Raises:
+            ValueError: An impossible combination (the message names it).
+        """
+        fault = Fault(
+            method=method,
+            path=path,
+            status=status,
+            times=times,
+            headers=dict(headers or {}),
+            body=body,
+            delay=delay,
+            disconnect=disconnect,
+            after_commit=after_commit,
+        )
+        return self._faults.add(fault)
+
+    @property
+    def faults(self) -> list[Fault]:
+        """The injected faults, in injection order (a copy of the list)."""
+        return list(self._faults.faults)
+
+    def clear_faults(self) -> None:
+        """Remove every injected fault."""
+        self._faults.clear()
+
+    # -- catalog ---------------------------------------------------------------------------------
+
+    @property
+    def series(self) -> list[SeriesSpec]:
+        """The GPU series of the catalog (a copy of the list)."""
+        return list(self._state.catalog.series)
+
+    @property
+    def datacenters(self) -> list[DatacenterSpec]:
+        """The datacenters of the catalog (a copy of the list)."""
+        return list(self._state.catalog.datacenters)
+
+    def add_series(self, code: str, name: str, *, description: str = "") -> SeriesSpec:
+        """Add a GPU series (unavailable everywhere until ``set_availability``).
+
+        Raises:
+            ValueError: An empty or duplicate code.
+        """
+        return self._state.catalog.add_series(code, name, description=description)
+
+    def add_datacenter(
+        self, name: str, *, code: str | None = None, region: str | None = None
+    ) -> DatacenterSpec:
+        """Add a datacenter (code and region derived from the name unless given).
+
+        Raises:
+            ValueError: An empty or duplicate name.
+        """
+        return self._state.catalog.add_datacenter(name, code=code, region=region)
+
+    def set_availability(
+        self,
+        series_code: str,
+        datacenter_id: str,
+        gpu_count: int,
+        available: bool = True,
+    ) -> None:
+        """Mark a (series, datacenter, GPU count) configuration available or not.
+
+        Raises:
+            ValueError: Unknown series or datacenter, or a count not in 1, 2, 4, 8.
+        """
+        self._state.catalog.set_availability(
+            series_code, datacenter_id, gpu_count, available=bool(available)
+        )
+
+    def is_available(self, series_code: str, datacenter_id: str, gpu_count: int) -> bool:
+        """Tell whether a configuration is orderable now."""
+        return self._state.catalog.is_available(series_code, datacenter_id, gpu_count)
+
+    def clear_availability(self) -> None:
+        """Make every configuration unavailable."""
+        self._state.catalog.available.clear()
+
+    def race_next_create(self, times: int = 1) -> None:
+        """Make the next ``times`` valid creates lose a race: 409, configuration now unavailable.
+
+        Raises:
+            ValueError: ``times < 1``.
+        """
+        require_int("times", times, 1)
+        self._state.race_creates += times
+
+    # -- VMs ---------------------------------------------------------------------------------------
+
+    @property
+    def vms(self) -> dict[str, VmRecord]:
+        """The VMs by id (the live dict: changes show in the next answers)."""
+        self._state.tick()
+        return self._state.vms
+
+    @property
+    def created_vm_count(self) -> int:
+        """How many VMs were ever created through ``POST /resource/gpu``."""
+        return self._state.created_vm_count
+
+    def add_vm(
+        self,
+        *,
+        name: str | None = None,
+        id: str | None = None,
+        status: str = "Running",
+        series_code: str | None = None,
+        gpu_count: int = 1,
+        datacenter_id: str | None = None,
+        team_id: int | str | None = None,
+        resource_group_id: str | None = None,
+        created_at: datetime | None = None,
+    ) -> str:
+        """Add a VM directly (not counted by ``created_vm_count``) and return its id.
+
+        Defaults: the first series and datacenter, a generated name and uuid, and a creation time
+        later than every earlier VM's, so sort order is deterministic.
+
+        Raises:
+            ValueError: Unknown series or datacenter, a bad count, a duplicate id.
+        """
+        vm = self._state.add_vm(
+            name=name,
+            id=id,
+            status=status,
+            series_code=series_code,
+            gpu_count=gpu_count,
+            datacenter_id=datacenter_id,
+            team_id=team_id,
+            resource_group_id=resource_group_id,
+            created_at=created_at,
+        )
+        return vm.id
+
+    # -- jobs --------------------------------------------------------------------------------------
+
+    @property
+    def jobs(self) -> dict[str, JobRecord]:
+        """The jobs by id (duration-scripted jobs are brought up to date first)."""
+        self._state.tick()
+        return self._state.jobs
+
+    def poll_count(self, job_id: str) -> int:
+        """How many poll requests included the job.
+
+        Raises:
+            KeyError: An unknown job id.
+        """
+        job = self._state.jobs.get(job_id)
+        if job is None:
+            raise KeyError(f"unknown job id {job_id!r}")
+        return job.poll_count
+
+    def _script(
+        self,
+        *,
+        polls: int | None,
+        duration: float | None,
+        outcome: str,
+        error: str | None,
+        default: JobScript,
+    ) -> JobScript:
+        return make_script(
+            polls=polls,
+            duration=duration,
+            outcome=outcome,
+            error=error,
+            default=default,
+            allow_cancelled=self.dialect != "guide",
+        )
+
+    def script_jobs(
+        self,
+        *,
+        polls: int | None = None,
+        duration: float | None = None,
+        outcome: str = "succeeded",
+        error: str | None = None,
+    ) -> None:
+        """Set what future jobs do (without polls or duration the current timing stays).
+
+        Args:
+            polls: Finish on the ``polls``-th poll that includes the job.
+            duration: Finish ``duration`` seconds after creation.
+            outcome: ``"succeeded"``, ``"failed"`` or ``"cancelled"`` (reference only).
+            error: The failure text.
+
+        Raises:
+            ValueError: Both timings, ``polls < 1``, ``duration < 0``, an unknown or impossible
+                outcome, or an error text for a success.
+        """
+        state = self._state
+        state.default_script = self._script(
+            polls=polls,
+            duration=duration,
+            outcome=outcome,
+            error=error,
+            default=state.default_script,
+        )
+
+    def script_next_jobs(
+        self,
+        count: int = 1,
+        *,
+        polls: int | None = None,
+        duration: float | None = None,
+        outcome: str = "succeeded",
+        error: str | None = None,
+    ) -> None:
+        """Queue a script for each of the next ``count`` jobs created (see ``script_jobs``).
+
+        Raises:
+            ValueError: ``count < 1`` or a bad script (see ``script_jobs``).
+        """
+        require_int("count", count, 1)
+        state = self._state
+        script = self._script(
+            polls=polls,
+            duration=duration,
+            outcome=outcome,
+            error=error,
+            default=state.default_script,
+        )
+        state.next_scripts.extend([script] * count)
+
+    def script_job(
+        self,
+        job_id: str,
+        *,
+        polls: int | None = None,
+        duration: float | None = None,
+        outcome: str = "succeeded",
+        error: str | None = None,
+    ) -> None:
+        """Change what an existing job does (polls and duration count from its creation).
+
+        Raises:
+            KeyError: An unknown job id.
+            ValueError: The job already finished, or a bad script (see ``script_jobs``).
+        """
+        job = self._state.jobs.get(job_id)
+        if job is None:
+            raise KeyError(f"unknown job id {job_id!r}")
+        if job.terminal:
+            raise ValueError(f"job {job_id!r} already finished ({job.state})")
+        job.script = self._script(
+            polls=polls, duration=duration, outcome=outcome, error=error, default=job.script
+        )
+
+    def add_job(
+        self,
+        *,
+        operation: str = "create",
+        resource_id: str | None = None,
+        polls: int | None = None,
+        duration: float | None = None,
+        outcome: str = "succeeded",
+        error: str | None = None,
+    ) -> str:
+        """Start a bare job (e.g. one "started elsewhere", to attach to) and return its id.
+
+        Its effects apply to ``resource_id`` if such a VM exists.
+
+        Raises:
+            ValueError: An empty operation or a bad script (see ``script_jobs``).
+        """
+        if not operation:
+            raise ValueError("operation must be a non-empty string")
+        state = self._state
+        script = self._script(
+            polls=polls,
+            duration=duration,
+            outcome=outcome,
+            error=error,
+            default=state.default_script,
+        )
+        return state.new_job(operation, resource_id, script=script).id

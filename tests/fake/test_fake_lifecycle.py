@@ -1,0 +1,118 @@
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+import sys
+import urllib.request
+from typing import Any
+
+import aiohttp
+import pytest
+
+import gpcn_async.testing
+from gpcn_async.testing import FakeGPCN
+from gpcn_async.testing import pytest_plugin as plugin
+from tests.fake.fake_support import DIALECTS, running
+
+# Use the plugin's fixtures in this module (as the pytest11 entry point would everywhere).
+gpcn_dialect = plugin.gpcn_dialect
+gpcn_fake = plugin.gpcn_fake
+
+
+def test_all_is_sorted_and_importable() -> None:
+    """The testing package's ``__all__`` is sorted and every name in it exists."""
+    names = gpcn_async.testing.__all__
+    assert names == sorted(names)
+    assert all(hasattr(gpcn_async.testing, name) for name in names)
+    assert "FakeGPCN" in names
+
+
+@pytest.mark.parametrize(
+    ("options", "named"),
+    [
+        ({"dialect": "openapi"}, "openapi"),
+        ({"rate_limit": 0}, "rate_limit"),
+        ({"rate_window": 0}, "rate_window"),
+        ({"rate_window": float("nan")}, "rate_window"),
+        ({"job_polls": 0}, "job_polls"),
+        ({"job_duration": -1.0}, "job_duration"),
+        ({"port": 70000}, "port"),
+        ({"api_key": ""}, "api_key"),
+    ],
+)
+def test_constructor_rejects_bad_arguments(options: dict[str, Any], named: str) -> None:
+    """Each bad constructor argument raises ValueError naming it."""
+    with pytest.raises(ValueError, match=named):
+        FakeGPCN(**options)
+
+
+def test_url_before_start_raises() -> None:
+    """``url`` is unavailable until the fake has been started."""
+    with pytest.raises(RuntimeError, match="not been started"):
+        _ = FakeGPCN().url
+
+
+def test_api_key_is_generated_with_the_test_prefix() -> None:
+    """Without an api_key the fake makes a fresh ``gpcn_test_`` key of 24 hex digits."""
+    first, second = FakeGPCN(), FakeGPCN()
+    assert re.fullmatch(r"gpcn_test_[0-9a-f]{24}", first.api_key)
+    assert first.api_key != second.api_key
+    assert FakeGPCN(api_key="gpcn_mine").api_key == "gpcn_mine"
+
+
+async def test_serves_on_loopback_and_closes() -> None:
+    """The fake listens on 127.0.0.1 under /v1 while running, and refuses connections after."""
+    fake = FakeGPCN(dialect="guide")
+    await fake.start()
+    try:
+        assert re.fullmatch(r"http://127\.0\.0\.1:\d+/v1", fake.url)
+        with pytest.raises(RuntimeError, match="already running"):
+            await fake.start()
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(
+                fake.url + "/resource/jobs", headers={"X-API-Key": fake.api_key}
+            ) as response,
+        ):
+            assert response.status == 404  # GET is not a route; the server answered
+    finally:
+        await fake.close()
+    await fake.close()  # a second close is harmless
+    async with aiohttp.ClientSession() as session:
+        with pytest.raises(aiohttp.ClientConnectionError):
+            await session.get(fake.url + "/resource/gpu")
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+async def test_dialect_is_exposed(dialect: str) -> None:
+    """The fake reports the dialect it was built with."""
+    async with running(dialect=dialect) as (fake, _wire):
+        assert fake.dialect == dialect
+
+
+@pytest.mark.parametrize("gpcn_dialect", ["guide"])
+async def test_plugin_fixture_runs_a_fake_in_the_chosen_dialect(gpcn_fake: FakeGPCN) -> None:
+    """The plugin's ``gpcn_fake`` fixture is a running fake speaking ``gpcn_dialect``."""
+    assert gpcn_fake.dialect == "guide"
+    assert gpcn_fake.url.startswith("http://127.0.0.1:")
+
+
+def test_command_line_prints_url_and_key_then_serves() -> None:
+    """``python -m gpcn_async.testing`` prints URL and key, answers requests, stops on SIGINT."""
+    command = [sys.executable, "-m", "gpcn_async.testing", "--port", "0", "--api-key", "gpcn_cli"]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as process:  # noqa: S603
+        try:
+            assert process.stdout is not None
+            url = process.stdout.readline().strip()
+            key = process.stdout.readline().strip()
+            assert re.fullmatch(r"http://127\.0\.0\.1:\d+/v1", url)
+            assert key == "gpcn_cli"
+            request = urllib.request.Request(  # noqa: S310 - loopback http by design
+                url + "/resource/gpu", headers={"X-API-Key": key}
+            )
+            with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310
+                assert response.status == 200
+        finally:
+            process.send_signal(signal.SIGINT)
+            assert process.wait(timeout=5) == 0
