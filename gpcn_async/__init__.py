@@ -1,0 +1,106 @@
+"""gpcn_async: the asyncio-first Python SDK for the GPCN cloud's GPU API.
+
+Every public name is importable from here::
+
+    from gpcn_async import Client
+
+    async with Client() as gpcn:  # API key from GPCN_API_KEY
+        inventory = await gpcn.gpu.inventory()
+"""
+
+from gpcn_async._version import __version__
+from gpcn_async.client import Client
+from gpcn_async.errors import (
+    APIError,
+    AuthenticationError,
+    BadRequestError,
+    BulkError,
+    ConfigurationError,
+    ConflictError,
+    GPCNError,
+    InvalidRequestError,
+    JobCancelledError,
+    JobError,
+    JobFailedError,
+    JobNotFoundError,
+    JobTimeoutError,
+    NoCapacityError,
+    NotFoundError,
+    NotSupportedError,
+    OutcomeUnknownError,
+    PermissionDeniedError,
+    RateLimitError,
+    ResponseDecodeError,
+    ServerError,
+    TransportError,
+)
+from gpcn_async.jobs import Job
+from gpcn_async.models import (
+    Datacenter,
+    DatacenterAvailability,
+    GpuCountOffer,
+    GpuSeries,
+    GpuSpecs,
+    GpuVm,
+    Inventory,
+    InventoryError,
+    JobState,
+    JobStatus,
+    Offer,
+    Page,
+    PageMeta,
+    RateLimitSnapshot,
+    Sku,
+    SshKey,
+)
+from gpcn_async.policies import PollPolicy, RetryPolicy
+from gpcn_async.resources.gpu import GpuClient
+from gpcn_async.resources.jobs import JobsClient
+
+__all__ = [
+    "APIError",
+    "AuthenticationError",
+    "BadRequestError",
+    "BulkError",
+    "Client",
+    "ConfigurationError",
+    "ConflictError",
+    "Datacenter",
+    "DatacenterAvailability",
+    "GPCNError",
+    "GpuClient",
+    "GpuCountOffer",
+    "GpuSeries",
+    "GpuSpecs",
+    "GpuVm",
+    "InvalidRequestError",
+    "Inventory",
+    "InventoryError",
+    "Job",
+    "JobCancelledError",
+    "JobError",
+    "JobFailedError",
+    "JobNotFoundError",
+    "JobState",
+    "JobStatus",
+    "JobTimeoutError",
+    "JobsClient",
+    "NoCapacityError",
+    "NotFoundError",
+    "NotSupportedError",
+    "Offer",
+    "OutcomeUnknownError",
+    "Page",
+    "PageMeta",
+    "PermissionDeniedError",
+    "PollPolicy",
+    "RateLimitError",
+    "RateLimitSnapshot",
+    "ResponseDecodeError",
+    "RetryPolicy",
+    "ServerError",
+    "Sku",
+    "SshKey",
+    "TransportError",
+    "__version__",
+]

@@ -1,0 +1,142 @@
+"""The client's one rate limiter: every request of a client passes through it.
+
+It keeps a budget from the ``X-RateLimit-*`` headers so a normal workload never meets a 429
+(assuming 100 requests per 60 s until the first answer), pauses every request when a 429 names
+a wait, and lets user calls go ahead of background job polls. It never sleeps longer than
+``max_wait``: a longer wait raises ``RateLimitError`` at once, so a script fails fast instead of
+hanging for the 14 minutes some windows ask for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from typing import Final
+
+from gpcn_async._wire import RateLimitHeaders
+from gpcn_async.errors import RateLimitError
+
+logger = logging.getLogger("gpcn_async")
+
+ASSUMED_LIMIT: Final = 100
+ASSUMED_WINDOW: Final = 60.0
+# Answers whose reset differs by less than this belong to the same window.
+_SAME_WINDOW: Final = 0.001
+
+
+class RateLimiter:
+    """Paces one client's requests; see the module docstring."""
+
+    def __init__(
+        self,
+        *,
+        max_wait: float,
+        assumed_limit: int = ASSUMED_LIMIT,
+        assumed_window: float = ASSUMED_WINDOW,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._max_wait = max_wait
+        self._window = assumed_window
+        self._clock = clock
+        self._limit = assumed_limit
+        self._remaining = assumed_limit
+        self._window_end: float | None = None  # Unix seconds when the budget refills
+        self._server_reset: float | None = None  # the reset of the newest window answered
+        self._paused_until = 0.0
+        self._in_flight = 0
+        self._lock = asyncio.Lock()
+        self._users_waiting = 0
+        self._users_done = asyncio.Event()
+        self._users_done.set()
+        self._answered = asyncio.Event()  # set by the first answer's headers
+        self.last: RateLimitHeaders | None = None
+
+    async def acquire(self, *, background: bool = False) -> None:
+        """Wait until one more request may be sent, and count it as sent.
+
+        Background requests (job polls) wait while any user request is waiting.
+
+        Raises:
+            RateLimitError: the wait would exceed ``max_wait``.
+        """
+        if background:
+            while self._users_waiting:
+                await self._users_done.wait()
+        else:
+            self._users_waiting += 1
+            self._users_done.clear()
+        try:
+            async with self._lock:
+                await self._wait_for_budget()
+                self._remaining -= 1
+                self._in_flight += 1
+        finally:
+            if not background:
+                self._users_waiting -= 1
+                if not self._users_waiting:
+                    self._users_done.set()
+
+    async def _wait_for_budget(self) -> None:
+        while True:
+            wait = self._wait_time(self._clock())
+            if wait <= 0:
+                return
+            if self.last is None and self._in_flight and not self._paused_until:
+                # The assumed budget is spent before any answer came: the answers of the
+                # requests in flight will tell the real budget, so wait for them, not a window.
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(min(wait, self._max_wait)):
+                        await self._answered.wait()
+                continue
+            if wait > self._max_wait:
+                raise RateLimitError(
+                    f"rate limited: the next request may go in {wait:.0f} s, more than "
+                    f"max_rate_limit_wait ({self._max_wait:g} s)",
+                    retry_after=wait,
+                )
+            logger.info("rate limit: pausing requests for %.3f s", wait)
+            await asyncio.sleep(wait)
+
+    def _wait_time(self, now: float) -> float:
+        if self._paused_until > now:
+            return self._paused_until - now
+        if self._window_end is None:
+            # No answer has told us when this window ends: assume it started now.
+            self._window_end = now + self._window
+        elif now >= self._window_end:
+            # The window has reset: the whole limit is ours until an answer says otherwise.
+            self._remaining = self._limit
+            self._window_end = now + self._window
+        if self._remaining > 0:
+            return 0.0
+        return self._window_end - now
+
+    def release(self) -> None:
+        """Mark one request as answered (or failed); call once per ``acquire``."""
+        self._in_flight -= 1
+
+    def observe(self, headers: RateLimitHeaders) -> None:
+        """Update the budget from an answer's headers (call before ``release``)."""
+        # Requests still in flight may not be counted in this answer's Remaining yet.
+        budget = headers.remaining - max(0, self._in_flight - 1)
+        if self._server_reset is None or headers.reset > self._server_reset + _SAME_WINDOW:
+            self._server_reset = headers.reset
+            self._remaining = budget
+        elif headers.reset >= self._server_reset - _SAME_WINDOW:
+            self._remaining = min(self._remaining, budget)
+        else:
+            return  # a late answer from a window that has already ended
+        self._limit = headers.limit
+        self._window_end = headers.reset
+        self.last = headers
+        self._answered.set()
+
+    def pause(self, seconds: float) -> None:
+        """Hold every request for ``seconds`` (a 429's wait), unless already paused longer."""
+        until = self._clock() + seconds
+        if until > self._paused_until:
+            self._paused_until = until
+            logger.info("rate limit: server asked to wait %.3f s; pausing all requests", seconds)

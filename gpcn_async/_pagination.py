@@ -1,0 +1,37 @@
+"""Walking a paginated list lazily, one page per request."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TypeVar
+
+from gpcn_async.models import Page
+
+T = TypeVar("T")
+
+
+async def iterate_pages(
+    fetch_page: Callable[[int], Awaitable[Page[T]]], key: Callable[[T], str]
+) -> AsyncIterator[T]:
+    """Yield the items of page 1, 2, ... fetching each page only when the previous is used up.
+
+    The API has no cursor: an item added while we walk shifts later items onto the next page,
+    where they would come a second time. Items already yielded on the previous page are
+    skipped, so nothing is yielded twice; only the previous page's ids are kept, so memory
+    stays the same however long the list is. (An item removed meanwhile can shift an unseen
+    item back onto a page already walked; no client of this API can see that one.)
+    """
+    previous: set[str] = set()
+    number = 1
+    while True:
+        page = await fetch_page(number)
+        current: set[str] = set()
+        for item in page.items:
+            item_key = key(item)
+            current.add(item_key)
+            if item_key not in previous:
+                yield item
+        if not page.meta.has_next_page or not page.items:
+            return
+        previous = current
+        number += 1

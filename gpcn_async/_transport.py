@@ -1,0 +1,312 @@
+"""The one request pipeline: rate limiter → send → retry decision → envelope decode.
+
+This is the only module that touches aiohttp's client and ``backoff.on_exception``. What an
+answer means (which error, whether to retry) is decided by the pure functions of ``_wire``;
+this module sends, maps aiohttp's exceptions in one place, and sleeps.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Generator, Mapping
+from typing import Any, Final
+
+import aiohttp
+import attrs
+import backoff
+
+from gpcn_async import _wire
+from gpcn_async._limiter import RateLimiter
+from gpcn_async._version import __version__
+from gpcn_async.errors import (
+    ConfigurationError,
+    GPCNError,
+    OutcomeUnknownError,
+    RateLimitError,
+    TransportError,
+)
+from gpcn_async.policies import RetryPolicy
+
+logger = logging.getLogger("gpcn_async")
+
+
+@attrs.frozen
+class Response:
+    """A decoded 2xx answer."""
+
+    status: int
+    data: Any
+    meta: Any
+    message: str | None
+    headers: Mapping[str, str]
+
+
+@attrs.define
+class _Call:
+    method: str
+    path: str
+    params: Mapping[str, str] | None
+    json: Any
+    background: bool
+    safe: bool
+    attempt: int = 0
+
+
+class _RetryableFailure(Exception):  # noqa: N818 -- a control-flow signal for backoff, not an error
+    """Carries an attempt's error to backoff, meaning "this one may be tried again"."""
+
+    def __init__(self, error: GPCNError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+def _retry_waits(base_delay: float, max_delay: float) -> Generator[float, Any, None]:
+    """Backoff's wait generator: exponential (jittered by backoff) except after a 429.
+
+    backoff sends each attempt's exception in. A 429 that named its wait has already paused the
+    shared limiter for that long, so the retry itself waits nothing more; one without a hint
+    backs off like any other failure.
+    """
+    delays = backoff.expo(factor=base_delay, max_value=max_delay)
+    next(delays)  # expo yields once before its first delay, as backoff's own priming expects
+    failure = yield 0.0  # backoff primes the generator and discards this value
+    while True:
+        error = failure.error if isinstance(failure, _RetryableFailure) else None
+        if isinstance(error, RateLimitError) and error.retry_after is not None:
+            failure = yield 0.0
+        else:
+            failure = yield next(delays)
+
+
+_FATAL_CONNECTION_ERRORS: Final = (aiohttp.ClientSSLError,)
+_NOT_SENT_ERRORS: Final = (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError)
+_LOST_ERRORS: Final = (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError)
+
+
+def _classify(exc: BaseException) -> _wire.FailureKind:
+    """Map an aiohttp (or timeout) exception to how far the request got."""
+    if isinstance(exc, _FATAL_CONNECTION_ERRORS):
+        return _wire.FailureKind.FATAL  # a certificate problem does not go away by retrying
+    if isinstance(exc, _NOT_SENT_ERRORS):
+        return _wire.FailureKind.NOT_SENT
+    if isinstance(exc, TimeoutError):
+        return _wire.FailureKind.TIMED_OUT
+    if isinstance(exc, _LOST_ERRORS):
+        return _wire.FailureKind.LOST
+    return _wire.FailureKind.FATAL
+
+
+class Transport:
+    """Sends requests for one client; owns or borrows one ``aiohttp.ClientSession``."""
+
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        base_url: str,
+        timeout: float,
+        max_connections: int,
+        retry: RetryPolicy,
+        session: aiohttp.ClientSession | None,
+    ) -> None:
+        self._headers = _wire.request_headers(api_key, __version__)
+        self._base_url = base_url
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._max_connections = max_connections
+        if session is not None and not isinstance(session, aiohttp.ClientSession):
+            raise ConfigurationError(f"session must be an aiohttp.ClientSession, got {session!r}")
+        self._borrowed = session is not None
+        self._session = session
+        self._slots = asyncio.Semaphore(max_connections)
+        self._limiter = RateLimiter(max_wait=retry.max_rate_limit_wait)
+        self._max_rate_limit_wait = retry.max_rate_limit_wait
+        self._max_tries = retry.max_retries + 1
+        self._closed = False
+        # Built once: a decorator per request would cost allocations on the hot path.
+        self._send_with_retries = backoff.on_exception(
+            _retry_waits,
+            _RetryableFailure,
+            max_tries=self._max_tries,
+            jitter=backoff.full_jitter,
+            logger=None,
+            on_backoff=self._log_retry,
+            base_delay=retry.base_delay,
+            max_delay=retry.max_delay,
+        )(self._attempt)
+
+    @property
+    def closed(self) -> bool:
+        """Whether ``aclose()`` has been called."""
+        return self._closed
+
+    @property
+    def rate_limit(self) -> _wire.RateLimitHeaders | None:
+        """The rate-limit headers of the newest window answered, or None before any answer."""
+        return self._limiter.last
+
+    def open(self) -> None:
+        """Make the owned session now (``__aenter__``); a borrowed one is used as given."""
+        self._ensure_session()
+
+    async def aclose(self) -> None:
+        """Close the owned session (a borrowed one is left open); later requests fail."""
+        if self._closed:
+            return
+        self._closed = True
+        session, self._session = self._session, None
+        if session is not None and not self._borrowed:
+            await session.close()
+
+    def _ensure_session(self) -> aiohttp.ClientSession:
+        if self._closed:
+            raise TransportError("the client is closed; make a new Client to send requests")
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=self._max_connections),
+                timeout=self._timeout,
+            )
+        elif self._session.closed:
+            raise TransportError("the aiohttp session passed as session= has been closed")
+        return self._session
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        json: Any = None,
+        background: bool = False,
+    ) -> Response:
+        """Send one API request through the pipeline and return its decoded 2xx answer.
+
+        Args:
+            method: the HTTP method.
+            path: the path relative to the base URL, starting with ``/``.
+            params: query parameters.
+            json: the JSON body, if any.
+            background: a job poll: waits behind user requests at the limiter.
+
+        Raises:
+            APIError: the server answered with an error (after retries where allowed).
+            TransportError: no answer (after retries); ``OutcomeUnknownError`` for a create
+                that may have reached the server.
+            ResponseDecodeError: the answer could not be decoded.
+        """
+        method = method.upper()
+        call = _Call(
+            method=method,
+            path=path,
+            params=params,
+            json=json,
+            background=background,
+            safe=_wire.is_safe_to_resend(method, path),
+        )
+        try:
+            return await self._send_with_retries(call)
+        except _RetryableFailure as failure:
+            raise failure.error from failure.error.__cause__
+
+    async def _attempt(self, call: _Call) -> Response:
+        session = self._ensure_session()
+        call.attempt += 1
+        # A connection slot first, then the limiter: a request counts against the budget only
+        # once it can really be sent, so queued requests cannot spend it before any answer.
+        async with self._slots:
+            await self._limiter.acquire(background=call.background)
+            started = time.monotonic()
+            try:
+                try:
+                    async with session.request(
+                        call.method,
+                        self._base_url + call.path,
+                        params=call.params,
+                        json=call.json,
+                        headers=self._headers,
+                        timeout=self._timeout,
+                        allow_redirects=False,
+                    ) as response:
+                        body = await response.read()
+                        status, headers = response.status, response.headers
+                except (aiohttp.ClientError, TimeoutError) as exc:
+                    # No "from exc": the failure built here already names its own cause.
+                    raise self._connection_failure(call, exc, started)  # noqa: B904
+                rate = _wire.parse_rate_limit(headers)
+                if rate is not None:
+                    self._limiter.observe(rate)
+            finally:
+                self._limiter.release()
+        logger.debug(
+            "%s %s -> %d (attempt %d, %.3f s)",
+            call.method,
+            call.path,
+            status,
+            call.attempt,
+            time.monotonic() - started,
+        )
+        if 200 <= status < 300:
+            envelope = _wire.decode_success(status, body)
+            return Response(status, envelope.data, envelope.meta, envelope.message, headers)
+        raise self._status_failure(call, status, body, headers)
+
+    def _connection_failure(self, call: _Call, exc: BaseException, started: float) -> Exception:
+        kind = _classify(exc)
+        logger.debug(
+            "%s %s -> %s (attempt %d, %.3f s)",
+            call.method,
+            call.path,
+            type(exc).__name__,
+            call.attempt,
+            time.monotonic() - started,
+        )
+        error = TransportError(f"{call.method} {call.path}: {kind.value} ({_describe(exc)})")
+        error.__cause__ = exc
+        return self._decide(call, error, _wire.decide_failure(kind, safe=call.safe))
+
+    def _status_failure(
+        self, call: _Call, status: int, body: bytes, headers: Mapping[str, str]
+    ) -> Exception:
+        error = _wire.error_from_response(
+            status, body, headers, method=call.method, path=call.path, now=time.time()
+        )
+        if isinstance(error, RateLimitError) and error.retry_after is not None:
+            self._limiter.pause(error.retry_after)
+            if error.retry_after > self._max_rate_limit_wait:
+                return error  # fail fast: the caller decides whether to wait that long
+        return self._decide(call, error, _wire.decide_status(status, safe=call.safe))
+
+    def _decide(self, call: _Call, error: GPCNError, decision: _wire.Decision) -> Exception:
+        if self._closed:
+            return TransportError(f"{call.method} {call.path}: the client was closed meanwhile")
+        if decision is _wire.Decision.RETRY:
+            return _RetryableFailure(error)
+        if decision is _wire.Decision.OUTCOME_UNKNOWN:
+            name = call.json.get("name") if isinstance(call.json, dict) else None
+            unknown = OutcomeUnknownError(
+                f"{call.method} {call.path}: {error}; the server may have acted on it, so it "
+                "was not sent again",
+                vm_name=name if isinstance(name, str) else None,
+            )
+            unknown.__cause__ = error
+            return unknown
+        return error
+
+    async def _log_retry(self, details: Any) -> None:
+        failure = details["exception"]
+        call = details["args"][0]
+        logger.info(
+            "retrying %s %s in %.3f s after: %s (attempt %d of %d)",
+            call.method,
+            call.path,
+            details["wait"],
+            failure.error,
+            details["tries"],
+            self._max_tries,
+        )
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc)
+    return f"{type(exc).__name__}: {_wire.redact(text)}" if text else type(exc).__name__

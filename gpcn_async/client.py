@@ -1,0 +1,200 @@
+"""``Client``: configuration, lifetime, and the way in to every resource."""
+
+from __future__ import annotations
+
+import math
+import os
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Self, TypeVar
+
+from gpcn_async import _validate, _wire
+from gpcn_async._transport import Transport
+from gpcn_async.errors import ConfigurationError
+from gpcn_async.jobs import Poller
+from gpcn_async.models import RateLimitSnapshot
+from gpcn_async.policies import PollPolicy, RetryPolicy
+from gpcn_async.resources.gpu import GpuClient
+from gpcn_async.resources.jobs import JobsClient
+
+if TYPE_CHECKING:
+    import aiohttp
+
+__all__ = ["Client"]
+
+ENV_API_KEY = "GPCN_API_KEY"
+ENV_BASE_URL = "GPCN_BASE_URL"
+
+_Policy = TypeVar("_Policy", RetryPolicy, PollPolicy)
+
+
+class Client:
+    """An asynchronous client of the GPCN GPU API.
+
+    Use it as an async context manager, or call ``aclose()`` when done::
+
+        async with Client() as gpcn:  # key from GPCN_API_KEY
+            ...
+
+    Args:
+        api_key: the API key (``gpcn_...``); defaults to the ``GPCN_API_KEY`` environment
+            variable. An empty key counts as none.
+        base_url: the API's base URL; defaults to ``GPCN_BASE_URL``, then
+            ``https://api.gpcn.com/v1``. Plain ``http://`` is accepted for loopback hosts only.
+        timeout: seconds allowed for each request attempt (not for a whole job wait).
+        max_connections: how many requests may be in flight at once.
+        retry: how failed requests are retried (see ``RetryPolicy``).
+        poll: how jobs are polled (see ``PollPolicy``).
+        session: an ``aiohttp.ClientSession`` to borrow; the client never closes it. Without
+            one, the client makes its own on ``__aenter__`` (or the first request) and closes
+            it in ``aclose()``.
+
+    Raises:
+        ConfigurationError: no API key, a clear-text URL to a remote host, or a bad setting.
+    """
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        *,
+        base_url: str | None = None,
+        timeout: float = 30.0,
+        max_connections: int = 32,
+        retry: RetryPolicy = RetryPolicy(),
+        poll: PollPolicy = PollPolicy(),
+        session: aiohttp.ClientSession | None = None,
+    ) -> None:
+        if api_key is None:
+            api_key = os.environ.get(ENV_API_KEY)
+        if not api_key:
+            raise ConfigurationError(
+                f"no API key: pass api_key=... or set the {ENV_API_KEY} environment variable"
+            )
+        if not isinstance(api_key, str):
+            raise ConfigurationError(f"api_key must be a str, got {type(api_key).__name__}")
+        self._base_url = _wire.normalize_base_url(
+            base_url or os.environ.get(ENV_BASE_URL) or _wire.DEFAULT_BASE_URL
+        )
+        _check_timeout(timeout)
+        _check_connections(max_connections)
+        self._retry = _check_policy("retry", retry, RetryPolicy)
+        self._poll = _check_policy("poll", poll, PollPolicy)
+        self._key_hint = _wire.redact_api_key(api_key)
+        self._transport = Transport(
+            api_key=api_key,
+            base_url=self._base_url,
+            timeout=float(timeout),
+            max_connections=max_connections,
+            retry=self._retry,
+            session=session,
+        )
+        # One poller per client: every job of this client is polled through it, together.
+        self._poller = Poller(
+            self._transport, self._poll, failure_limit=self._retry.max_retries + 1
+        )
+        self.gpu = GpuClient(self._transport, self._poller, self._poll)
+        """GPU VMs and the GPU inventory."""
+        self.jobs = JobsClient(self._transport, self._poller, self._poll)
+        """Jobs by id: attach to a job started elsewhere, or read statuses in batches."""
+
+    @property
+    def base_url(self) -> str:
+        """The base URL every path is relative to."""
+        return self._base_url
+
+    @property
+    def retry(self) -> RetryPolicy:
+        """The retry policy."""
+        return self._retry
+
+    @property
+    def poll(self) -> PollPolicy:
+        """The poll policy."""
+        return self._poll
+
+    @property
+    def closed(self) -> bool:
+        """Whether the client has been closed."""
+        return self._transport.closed
+
+    @property
+    def rate_limit(self) -> RateLimitSnapshot | None:
+        """The latest rate-limit state the server reported, or None before any answer."""
+        headers = self._transport.rate_limit
+        if headers is None:
+            return None
+        return RateLimitSnapshot(
+            limit=headers.limit,
+            remaining=headers.remaining,
+            reset_at=datetime.fromtimestamp(headers.reset, UTC),
+        )
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        json: Any = None,
+    ) -> Any:
+        """Call an endpoint the SDK does not wrap, through the same pipeline as every call.
+
+        The request is rate limited and retried like any other (a ``POST`` this SDK does not
+        know as safe is never sent twice once it may have arrived), and errors are typed.
+
+        Args:
+            method: the HTTP method, e.g. ``"GET"``.
+            path: the path relative to the base URL, e.g. ``"/resource/gpu/inventory"``.
+            params: query parameters (None values are left out).
+            json: the JSON body.
+
+        Returns:
+            The ``data`` of the answer's envelope (None for an answer without a body).
+        """
+        method = _validate.http_method(method)
+        path = _validate.api_path(path)
+        query = _wire.query_params(params) if params else None
+        response = await self._transport.request(method, path, params=query, json=json)
+        return response.data
+
+    async def __aenter__(self) -> Self:
+        self._transport.open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the client: its own session is closed (a borrowed one is left open).
+
+        Job waits still pending end with ``TransportError`` (the jobs go on on the server).
+        Safe to call more than once. Requests made afterwards raise ``TransportError``.
+        """
+        await self._poller.aclose()
+        await self._transport.aclose()
+
+    def __repr__(self) -> str:
+        return f"Client(base_url={self._base_url!r}, api_key={self._key_hint!r})"
+
+
+def _check_timeout(timeout: object) -> None:
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float):
+        raise ConfigurationError(f"timeout must be a number of seconds, got {timeout!r}")
+    if not math.isfinite(timeout) or timeout <= 0:
+        raise ConfigurationError(f"timeout must be a finite number > 0, got {timeout!r}")
+
+
+def _check_connections(value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigurationError(f"max_connections must be an int >= 1, got {value!r}")
+
+
+def _check_policy(name: str, value: object, cls: type[_Policy]) -> _Policy:
+    if not isinstance(value, cls):
+        raise ConfigurationError(f"{name} must be a {cls.__name__}, got {value!r}")
+    return value

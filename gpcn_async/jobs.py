@@ -1,0 +1,512 @@
+"""Jobs: the awaitable ``Job`` and the one poller per client that serves every pending job.
+
+The API allows as few as 100 requests a minute, so jobs are never polled one by one. Each client
+has one ``Poller``; a job being waited on registers its id with it, and the poller asks for all
+due ids together through ``POST /resource/jobs`` (at most 50 ids per request), then wakes the
+waiters whose job changed. Waiters wait on their own futures, so cancelling one waiter touches
+nothing else; a job nobody waits for any more is simply no longer polled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterator
+from datetime import datetime
+from typing import Any, Final, Generic, TypeVar
+
+import backoff
+
+from gpcn_async import _convert, _validate
+from gpcn_async._transport import Transport
+from gpcn_async.errors import (
+    GPCNError,
+    JobCancelledError,
+    JobFailedError,
+    JobNotFoundError,
+    JobTimeoutError,
+    RateLimitError,
+    ResponseDecodeError,
+    ServerError,
+    TransportError,
+)
+from gpcn_async.models import JobState, JobStatus
+from gpcn_async.policies import PollPolicy
+
+__all__ = ["MAX_IDS_PER_POLL", "Job", "Poller", "chunked", "fetch_statuses", "next_poll_delay"]
+
+logger = logging.getLogger("gpcn_async")
+
+T = TypeVar("T")
+
+MAX_IDS_PER_POLL: Final = 50
+"""The most job ids one ``POST /resource/jobs`` may carry."""
+
+POLL_PATH: Final = "/resource/jobs"
+
+# Failures of a poll request that a later round may not meet again: the waiters keep waiting
+# through them. Any other error (401, 403...) ends the waits at once.
+_TRANSIENT_ERRORS: Final = (TransportError, ServerError, RateLimitError, ResponseDecodeError)
+
+
+def chunked(ids: list[str], size: int = MAX_IDS_PER_POLL) -> Iterator[list[str]]:
+    """Split ids into consecutive chunks of at most ``size``."""
+    for start in range(0, len(ids), size):
+        yield ids[start : start + size]
+
+
+async def fetch_statuses(
+    transport: Transport, ids: list[str], *, background: bool
+) -> list[JobStatus]:
+    """One ``POST /resource/jobs`` for at most 50 ids; the statuses the server returned."""
+    response = await transport.request(
+        "POST", POLL_PATH, json={"jobIds": ids}, background=background
+    )
+    return _convert.structure_jobs_response(response.data)
+
+
+def next_poll_delay(
+    scheduled: float, estimated_completion: datetime | None, *, now: float, policy: PollPolicy
+) -> float:
+    """The wait before a job's next poll: its backoff schedule, moved by the server's estimate.
+
+    ``estimatedCompletion`` (reference dialect) may shorten or lengthen the wait, but only
+    within ``[interval, max_interval]``; an estimate already past leaves the schedule alone.
+    """
+    if estimated_completion is None:
+        return scheduled
+    expected_in = estimated_completion.timestamp() - now
+    if expected_in <= 0:
+        return scheduled
+    return min(max(expected_in, policy.interval), policy.max_interval)
+
+
+class _Entry:
+    """One job id the poller polls, shared by every waiter of that id."""
+
+    __slots__ = (
+        "delays",
+        "due",
+        "error",
+        "failures",
+        "job_id",
+        "last_error",
+        "status",
+        "subscribers",
+        "waiters",
+    )
+
+    def __init__(self, job_id: str, status: JobStatus | None, delays: Iterator[float]) -> None:
+        self.job_id = job_id
+        self.status = status
+        self.delays = delays
+        self.due = 0.0
+        self.error: GPCNError | None = None  # set when the wait must end with this error
+        self.last_error: GPCNError | None = None  # the newest failed poll, while retrying
+        self.failures = 0
+        self.subscribers = 0
+        self.waiters: list[asyncio.Future[None]] = []
+
+    @property
+    def finished(self) -> bool:
+        return self.error is not None or (self.status is not None and self.status.done)
+
+    def publish(self) -> None:
+        """Wake every waiter of this entry."""
+        waiters, self.waiters = self.waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+
+def _poll_delays(policy: PollPolicy) -> Iterator[float]:
+    """The gaps between polls of one job: ``interval``, growing by ``multiplier``, capped."""
+    delays: Generator[float, Any, None] = backoff.expo(
+        base=policy.multiplier, factor=policy.interval, max_value=policy.max_interval
+    )
+    next(delays)  # expo yields once before its first delay (backoff primes it the same way)
+    return delays
+
+
+class Poller:
+    """Polls every pending job of one client together; see the module docstring.
+
+    Started lazily by the first waiter, it stops by itself when nothing is pending and is
+    stopped for good by ``aclose()``.
+    """
+
+    def __init__(self, transport: Transport, policy: PollPolicy, *, failure_limit: int) -> None:
+        self._transport = transport
+        self._policy = policy
+        self._failure_limit = max(1, failure_limit)
+        self._entries: dict[str, _Entry] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._wakeup: asyncio.Future[None] | None = None
+        self._sleep_until = math.inf
+        self._closed = False
+        self.rounds = 0
+        """How many poll rounds ran (a round sends ``ceil(due ids / 50)`` requests)."""
+        self.requests = 0
+        """How many poll requests were sent."""
+
+    @property
+    def pending(self) -> int:
+        """How many job ids are being polled."""
+        return len(self._entries)
+
+    def subscribe(self, job_id: str, status: JobStatus | None) -> _Entry:
+        """Start (or join) the polling of ``job_id``; pair with ``unsubscribe``."""
+        if self._closed:
+            raise TransportError(f"the client is closed; cannot wait for job {job_id}")
+        entry = self._entries.get(job_id)
+        if entry is None:
+            entry = _Entry(job_id, status, _poll_delays(self._policy))
+            entry.due = self._now() + next(entry.delays)
+            self._entries[job_id] = entry
+            self._wake_if_earlier(entry.due)
+        elif entry.status is None:
+            entry.status = status
+        entry.subscribers += 1
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run(), name="gpcn_async job poller")
+        return entry
+
+    def unsubscribe(self, entry: _Entry) -> None:
+        """Leave the polling of an entry; the last one out stops its polling."""
+        entry.subscribers -= 1
+        if entry.subscribers <= 0 and self._entries.get(entry.job_id) is entry:
+            del self._entries[entry.job_id]
+
+    async def changed(self, entry: _Entry) -> None:
+        """Wait until the entry changes (new status, or an error)."""
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        entry.waiters.append(waiter)
+        try:
+            await waiter
+        finally:
+            if not waiter.done():  # cancelled: take only this waiter away
+                entry.waiters.remove(waiter)
+
+    async def aclose(self) -> None:
+        """Stop polling for good; waits still pending end with ``TransportError``."""
+        self._closed = True
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            await asyncio.wait([task])
+        entries, self._entries = list(self._entries.values()), {}
+        for entry in entries:
+            entry.error = TransportError(
+                f"the client was closed while waiting for job {entry.job_id}; the job goes on "
+                "on the server (attach to it by id from another client)"
+            )
+            entry.publish()
+
+    @staticmethod
+    def _now() -> float:
+        return time.monotonic()
+
+    def _wake_if_earlier(self, due: float) -> None:
+        if due < self._sleep_until and self._wakeup is not None and not self._wakeup.done():
+            self._wakeup.set_result(None)
+
+    async def _run(self) -> None:
+        try:
+            while self._entries:
+                now = self._now()
+                earliest = min(entry.due for entry in self._entries.values())
+                if earliest > now:
+                    await self._sleep(earliest - now)
+                    continue
+                # Ids due within one interval ride along: polled a little early, they save a
+                # request of their own a moment later.
+                horizon = now + self._policy.interval
+                due = [entry for entry in self._entries.values() if entry.due <= horizon]
+                await self._round(due)
+        except Exception as exc:  # a bug must not leave waiters hanging until their deadline
+            logger.exception("the job poller stopped unexpectedly")
+            for entry in list(self._entries.values()):
+                failure = TransportError(f"the job poller stopped unexpectedly: {exc!r}")
+                failure.__cause__ = exc
+                self._finish(entry, failure)
+
+    async def _sleep(self, seconds: float) -> None:
+        self._wakeup = asyncio.get_running_loop().create_future()
+        self._sleep_until = self._now() + seconds
+        try:
+            await asyncio.wait([self._wakeup], timeout=seconds)
+        finally:
+            self._wakeup = None
+            self._sleep_until = math.inf
+
+    async def _round(self, due: list[_Entry]) -> None:
+        ids = [entry.job_id for entry in due]
+        chunks = list(chunked(ids))
+        self.rounds += 1
+        self.requests += len(chunks)
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(self._poll_chunk(chunk)) for chunk in chunks]
+        now = self._now()
+        for chunk, task in zip(chunks, tasks, strict=True):
+            self._apply(chunk, task.result(), now)
+
+    async def _poll_chunk(self, ids: list[str]) -> list[JobStatus] | GPCNError:
+        try:
+            return await fetch_statuses(self._transport, ids, background=True)
+        except GPCNError as error:  # recorded per job by _apply; CancelledError passes
+            return error
+
+    def _apply(self, ids: list[str], answer: list[JobStatus] | GPCNError, now: float) -> None:
+        if isinstance(answer, GPCNError):
+            for job_id in ids:
+                entry = self._entries.get(job_id)
+                if entry is not None:
+                    self._record_failure(entry, answer, now)
+            return
+        statuses = {status.id: status for status in answer}
+        for job_id in ids:
+            entry = self._entries.get(job_id)
+            if entry is None:
+                continue  # nobody waits for it any more
+            status = statuses.get(job_id)
+            if status is None:
+                self._finish(
+                    entry,
+                    JobNotFoundError(
+                        "the server does not show this job (it does not exist, or is not the "
+                        "caller's)",
+                        job_id=job_id,
+                        status=entry.status,
+                    ),
+                )
+            else:
+                self._record_status(entry, status, now)
+
+    def _record_status(self, entry: _Entry, status: JobStatus, now: float) -> None:
+        previous = entry.status
+        entry.status = status
+        entry.failures = 0
+        entry.last_error = None
+        if status.done:
+            self._finish(entry)
+            return
+        entry.due = now + self._next_delay(entry, status)
+        if previous is None or _changed(previous, status):
+            entry.publish()
+
+    def _next_delay(self, entry: _Entry, status: JobStatus) -> float:
+        return next_poll_delay(
+            next(entry.delays), status.estimated_completion, now=time.time(), policy=self._policy
+        )
+
+    def _record_failure(self, entry: _Entry, error: GPCNError, now: float) -> None:
+        entry.failures += 1
+        entry.last_error = error
+        if not isinstance(error, _TRANSIENT_ERRORS) or entry.failures >= self._failure_limit:
+            self._finish(entry, error)
+        else:
+            logger.info("job %s: poll failed (%s); polling again later", entry.job_id, error)
+            entry.due = now + next(entry.delays)
+
+    def _finish(self, entry: _Entry, error: GPCNError | None = None) -> None:
+        entry.error = error
+        if self._entries.get(entry.job_id) is entry:
+            del self._entries[entry.job_id]
+        entry.publish()
+
+
+class Job(Generic[T]):
+    """A server-side operation that finishes later: await it for its result.
+
+    ``await job`` is ``await job.wait()``. What it returns depends on the operation: the
+    ``GpuVm`` for a create, None for delete/start/stop/reset, the final ``JobStatus`` for a job
+    attached by id. Jobs are polled by their client's one poller, together with every other
+    pending job, only while something waits on them.
+
+    Cancelling a task that waits on a job stops that wait only: the job goes on on the server,
+    and other waiters of it are unaffected.
+    """
+
+    __slots__ = (
+        "_fetch",
+        "_has_result",
+        "_id",
+        "_lock",
+        "_poller",
+        "_result",
+        "_status",
+        "_timeout",
+    )
+
+    def __init__(
+        self,
+        job_id: str | None,
+        *,
+        poller: Poller | None,
+        fetch: Callable[[JobStatus], Awaitable[T]],
+        status: JobStatus | None,
+        timeout: float,
+    ) -> None:
+        """Internal: jobs come from the resource methods, not from user code."""
+        self._id = job_id
+        self._poller = poller
+        self._fetch = fetch
+        self._status = status
+        self._timeout = timeout
+        self._has_result = False
+        self._result: T | None = None
+        self._lock: asyncio.Lock | None = None
+
+    @classmethod
+    def finished(cls, result: T) -> Job[T]:
+        """A job the server completed at once (a 200 or 204 answer instead of a 202)."""
+        job = cls(None, poller=None, fetch=_no_fetch, status=None, timeout=1.0)
+        job._result = result
+        job._has_result = True
+        return job
+
+    @property
+    def id(self) -> str | None:
+        """The job's id; None for an operation the server completed at once, without a job."""
+        return self._id
+
+    @property
+    def status(self) -> JobStatus | None:
+        """The newest status seen (no request is made), or None if none was ever seen."""
+        return self._status
+
+    def done(self) -> bool:
+        """Whether the job is known to be over (succeeded, failed or cancelled)."""
+        return self._has_result or (self._status is not None and self._status.done)
+
+    def __await__(self) -> Generator[Any, None, T]:
+        return self.wait().__await__()
+
+    async def wait(self, timeout: float | None = None) -> T:  # noqa: ASYNC109 -- the whole wait's deadline, as the contract names it
+        """Wait until the job ends and return its result.
+
+        Args:
+            timeout: the deadline of the whole wait, in seconds (default: the client's
+                ``PollPolicy.timeout``). Distinct from the per-request timeout.
+
+        Raises:
+            JobFailedError: the job failed (``.status.error`` says why).
+            JobCancelledError: the job was cancelled on the server.
+            JobNotFoundError: the server does not show the job.
+            JobTimeoutError: the deadline passed; the job still runs on the server.
+        """
+        if not self._has_result:
+            deadline = self._deadline(timeout)
+            status = await self._until_done(deadline)
+            _raise_for_outcome(status)
+            if self._lock is None:
+                self._lock = asyncio.Lock()
+            async with self._lock:  # concurrent waiters share one result fetch
+                if not self._has_result:
+                    self._result = await self._fetch(status)
+                    self._has_result = True
+        return self._result  # type: ignore[return-value]  # T, set together with _has_result
+
+    async def watch(self, timeout: float | None = None) -> AsyncIterator[JobStatus]:  # noqa: ASYNC109 -- as wait()
+        """Yield every new snapshot (state or progress changed) until the job ends.
+
+        The last snapshot yielded is the terminal one, whatever the outcome; ``watch()`` raises
+        only when it cannot follow the job (``JobNotFoundError``, ``JobTimeoutError`` after
+        ``timeout`` seconds, default ``PollPolicy.timeout``).
+        """
+        deadline = self._deadline(timeout)
+        shown = self._status
+        if shown is not None:
+            yield shown
+        poller = self._poller
+        if (shown is not None and shown.done) or poller is None or self._id is None:
+            return
+        entry = poller.subscribe(self._id, shown)
+        try:
+            while True:
+                status = entry.status
+                if status is not None and (shown is None or _changed(shown, status)):
+                    self._status = shown = status
+                    yield status
+                if entry.error is not None:
+                    raise entry.error
+                if shown is not None and shown.done:
+                    return
+                await self._next_change(poller, entry, deadline)
+        finally:
+            poller.unsubscribe(entry)
+
+    def _deadline(self, timeout: float | None) -> float:
+        if timeout is None:
+            return time.monotonic() + self._timeout
+        return time.monotonic() + _validate.positive_seconds(timeout, "timeout")
+
+    async def _until_done(self, deadline: float) -> JobStatus:
+        poller = self._poller
+        if self._status is not None and self._status.done:
+            return self._status
+        if poller is None or self._id is None:
+            raise JobNotFoundError("this job has no id to poll", job_id=str(self._id))
+        entry = poller.subscribe(self._id, self._status)
+        try:
+            while True:
+                if entry.status is not None:
+                    self._status = entry.status
+                if entry.error is not None:
+                    raise entry.error
+                if self._status is not None and self._status.done:
+                    return self._status
+                await self._next_change(poller, entry, deadline)
+        finally:
+            poller.unsubscribe(entry)
+
+    async def _next_change(self, poller: Poller, entry: _Entry, deadline: float) -> None:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise self._timed_out(entry) from entry.last_error
+        try:
+            async with asyncio.timeout(remaining):
+                await poller.changed(entry)
+        except TimeoutError:
+            raise self._timed_out(entry) from entry.last_error
+
+    def _timed_out(self, entry: _Entry) -> JobTimeoutError:
+        state = self._status.state if self._status is not None else JobState.PENDING
+        message = (
+            f"still {state} when the wait's deadline passed; the job goes on on the server "
+            "(wait again, or attach to it by id)"
+        )
+        if entry.last_error is not None:
+            message += f"; the last poll failed: {entry.last_error}"
+        return JobTimeoutError(message, job_id=entry.job_id, status=self._status)
+
+    def __repr__(self) -> str:
+        state = self._status.state if self._status is not None else None
+        return f"Job(id={self._id!r}, state={state!r}, done={self.done()!r})"
+
+
+def _changed(before: JobStatus, after: JobStatus) -> bool:
+    """Whether a snapshot is news to a watcher: its state or progress moved."""
+    return (before.state, before.progress) != (after.state, after.progress)
+
+
+async def _no_fetch(status: JobStatus) -> Any:
+    raise RuntimeError("a finished job has its result already")  # pragma: no cover
+
+
+def _raise_for_outcome(status: JobStatus) -> None:
+    """Raise the typed error of a job that ended without success."""
+    if status.state is JobState.FAILED:
+        raise JobFailedError(
+            f"failed: {status.error or 'the server gave no reason'}",
+            job_id=status.id,
+            status=status,
+        )
+    if status.state is JobState.CANCELLED:
+        raise JobCancelledError(
+            f"cancelled: {status.error or 'the server gave no reason'}",
+            job_id=status.id,
+            status=status,
+        )

@@ -1,0 +1,101 @@
+"""The README's examples are real files, and they run: against FakeGPCN, over real HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import os
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+from gpcn_async.testing import FakeGPCN
+
+ROOT = Path(__file__).parent.parent
+README = (ROOT / "README.md").read_text()
+EXAMPLE_BLOCK = re.compile(r"<!-- example: (?P<path>\S+) -->\n```python\n(?P<code>.*?)```", re.S)
+
+
+def readme_examples() -> list[tuple[str, str]]:
+    """(path, code) of every README code block marked as taken from an example file."""
+    return [(m["path"], m["code"]) for m in EXAMPLE_BLOCK.finditer(README)]
+
+
+def test_readme_has_its_examples() -> None:
+    """The README shows the quickstart, the fleet example and the testing example."""
+    paths = {path for path, _ in readme_examples()}
+    assert {
+        "examples/quickstart.py",
+        "examples/create_and_wait.py",
+        "examples/testing_with_fake.py",
+    } <= paths
+
+
+@pytest.mark.parametrize(("path", "code"), readme_examples(), ids=lambda v: str(v)[:40])
+def test_readme_block_is_the_example_file(path: str, code: str) -> None:
+    """Each README example is exactly the file the tests run."""
+    assert (ROOT / path).read_text() == code
+
+
+async def run_example(path: str, fake: FakeGPCN) -> str:
+    """Run an example script in its own process, configured for the fake by environment."""
+    env = {**os.environ, "GPCN_API_KEY": fake.api_key, "GPCN_BASE_URL": fake.url}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(ROOT / path),
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    stdout, stderr = await asyncio.wait_for(process.communicate(), timeout=60)
+    assert process.returncode == 0, stderr.decode()
+    return stdout.decode()
+
+
+async def test_quickstart_runs(dialect: str) -> None:
+    """The quickstart lists offers and reads each VM of the account."""
+    async with FakeGPCN(dialect=dialect) as fake:
+        fake.add_vm(name="train-01")
+        output = await run_example("examples/quickstart.py", fake)
+    assert "available: " in output
+    assert "train-01: Running" in output
+    assert fake.count("GET", "/resource/gpu/*") >= 2
+
+
+async def test_create_and_wait_runs(dialect: str) -> None:
+    """The fleet example orders 20 VMs and waits for all of them through one poller."""
+    async with FakeGPCN(dialect=dialect, job_polls=1) as fake:
+        output = await run_example("examples/create_and_wait.py", fake)
+    assert "20 VMs running" in output
+    assert fake.created_vm_count == 20
+    assert fake.count("POST", "/resource/jobs") == 1
+
+
+async def test_testing_example_passes() -> None:
+    """The README's pytest example passes when run."""
+    spec = importlib.util.spec_from_file_location(
+        "testing_with_fake", ROOT / "examples/testing_with_fake.py"
+    )
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    await module.test_my_fleet_code()
+
+
+async def test_demo_runs_the_fleet_workflow(capsys: pytest.CaptureFixture[str]) -> None:
+    """`make demo`'s script orders, waits for and deletes a fleet, meeting no 429."""
+    spec = importlib.util.spec_from_file_location("demo", ROOT / "examples/demo.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    await module.main()
+    output = capsys.readouterr().out
+    assert "[8/8]" in output
+    assert "NotFoundError" in output
+    assert "InvalidRequestError" in output
+    assert "VMs left on the server: 0" in output
+    assert "429s met:            0" in output

@@ -1,0 +1,117 @@
+"""The shared rate limiter on its own: budget, pauses, priority. Waits are milliseconds."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from gpcn_async._limiter import RateLimiter
+from gpcn_async._wire import RateLimitHeaders
+from gpcn_async.errors import RateLimitError
+
+
+async def acquire_and_release(limiter: RateLimiter, *, background: bool = False) -> None:
+    """Take one slot and give it back at once."""
+    await limiter.acquire(background=background)
+    limiter.release()
+
+
+async def test_assumes_100_per_minute_before_the_first_answer() -> None:
+    """Before any answer, 100 requests go at once and the 101st would wait for the window."""
+    limiter = RateLimiter(max_wait=1.0)
+    started = time.monotonic()
+    for _ in range(100):
+        await acquire_and_release(limiter)
+    assert time.monotonic() - started < 0.5
+    with pytest.raises(RateLimitError) as caught:
+        await limiter.acquire()
+    assert caught.value.retry_after == pytest.approx(60, abs=1)
+
+
+async def test_waits_for_the_reset_when_the_server_says_none_remain() -> None:
+    """With Remaining 0, the next request waits until X-RateLimit-Reset, then goes."""
+    limiter = RateLimiter(max_wait=1.0)
+    await limiter.acquire()
+    limiter.observe(RateLimitHeaders(limit=5, remaining=0, reset=time.time() + 0.05))
+    limiter.release()
+    started = time.monotonic()
+    await acquire_and_release(limiter)
+    assert time.monotonic() - started >= 0.04
+
+
+async def test_budget_counts_requests_still_in_flight() -> None:
+    """Requests sent but not yet answered are subtracted from the server's Remaining."""
+    limiter = RateLimiter(max_wait=0.01)
+    for _ in range(3):
+        await limiter.acquire()
+    # The first answer says 3 remain, but two more requests of ours are still in flight.
+    limiter.observe(RateLimitHeaders(limit=5, remaining=3, reset=time.time() + 30))
+    limiter.release()
+    await limiter.acquire()
+    with pytest.raises(RateLimitError):
+        await limiter.acquire()
+
+
+async def test_late_answer_from_an_old_window_is_ignored() -> None:
+    """An answer whose reset is older than the newest window seen does not change the budget."""
+    limiter = RateLimiter(max_wait=1.0)
+    now = time.time()
+    await limiter.acquire()
+    limiter.observe(RateLimitHeaders(limit=10, remaining=9, reset=now + 30))
+    limiter.release()
+    await limiter.acquire()
+    limiter.observe(RateLimitHeaders(limit=10, remaining=0, reset=now - 5))
+    limiter.release()
+    assert limiter.last == RateLimitHeaders(limit=10, remaining=9, reset=now + 30)
+    await acquire_and_release(limiter)
+
+
+async def test_pause_holds_every_request() -> None:
+    """After a 429's pause, every request waits until the pause ends."""
+    limiter = RateLimiter(max_wait=1.0)
+    limiter.pause(0.05)
+    started = time.monotonic()
+    await asyncio.gather(*(acquire_and_release(limiter) for _ in range(5)))
+    assert time.monotonic() - started >= 0.04
+
+
+async def test_a_pause_longer_than_max_wait_fails_fast() -> None:
+    """A wait beyond max_wait raises RateLimitError at once, carrying the wait."""
+    limiter = RateLimiter(max_wait=1.0)
+    limiter.pause(840)
+    started = time.monotonic()
+    with pytest.raises(RateLimitError) as caught:
+        await limiter.acquire()
+    assert time.monotonic() - started < 0.5
+    assert caught.value.retry_after == pytest.approx(840, abs=1)
+
+
+async def test_user_requests_go_before_background_polls() -> None:
+    """While user requests wait, a background request waits behind them."""
+    limiter = RateLimiter(max_wait=1.0)
+    limiter.pause(0.03)
+    order: list[str] = []
+
+    async def take(name: str, *, background: bool) -> None:
+        await acquire_and_release(limiter, background=background)
+        order.append(name)
+
+    async with asyncio.TaskGroup() as group:
+        group.create_task(take("user-1", background=False))
+        group.create_task(take("poll", background=True))
+        group.create_task(take("user-2", background=False))
+    assert order[-1] == "poll"
+
+
+async def test_cancelled_waiter_releases_its_place() -> None:
+    """Cancelling a request that waits at the limiter lets the others through."""
+    limiter = RateLimiter(max_wait=1.0)
+    limiter.pause(0.03)
+    waiting = asyncio.create_task(limiter.acquire())
+    await asyncio.sleep(0)
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    await asyncio.wait_for(acquire_and_release(limiter, background=True), timeout=1.0)
