@@ -9,12 +9,14 @@ Every public name is importable from here::
 """
 
 from gpcn_async._version import __version__
+from gpcn_async.bulk import BulkItem, BulkResult, JobGroup
 from gpcn_async.client import Client
 from gpcn_async.errors import (
     APIError,
     AuthenticationError,
     BadRequestError,
     BulkError,
+    BulkItemError,
     ConfigurationError,
     ConflictError,
     GPCNError,
@@ -62,6 +64,9 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "BulkError",
+    "BulkItem",
+    "BulkItemError",
+    "BulkResult",
     "Client",
     "ConfigurationError",
     "ConflictError",
@@ -80,6 +85,7 @@ __all__ = [
     "JobCancelledError",
     "JobError",
     "JobFailedError",
+    "JobGroup",
     "JobNotFoundError",
     "JobState",
     "JobStatus",

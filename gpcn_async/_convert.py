@@ -54,10 +54,12 @@ from gpcn_async.models import (
     Sku,
     SshKey,
 )
+from gpcn_async.models._bulk import BulkOutcome
 from gpcn_async.models._requests import GpuCreateRequest, GpuUpdateRequest
 
 __all__ = [
     "structure_accepted_jobs",
+    "structure_bulk_outcomes",
     "structure_inventory",
     "structure_job",
     "structure_jobs_response",
@@ -463,6 +465,24 @@ def _structure_job(obj: Any, _: Any) -> JobStatus:
 
 _converter.register_structure_hook(JobStatus, _structure_job)
 
+_structure_bulk_fields: Final = make_dict_structure_fn(BulkOutcome, _converter)
+
+
+def _structure_bulk_outcome(obj: Any, _: Any) -> BulkOutcome:
+    """One ``data.results`` entry; an error given as an object is reduced to its message."""
+    entry = _normalised(obj, (), "a bulk result")
+    error = entry.get("error")
+    if isinstance(error, dict):
+        entry = {**entry, "error": _text_of(error.get("message") or error.get("code"))}
+    return _structure_bulk_fields(entry, BulkOutcome)
+
+
+def _text_of(value: Any) -> str | None:
+    return value if isinstance(value, str) or value is None else None
+
+
+_converter.register_structure_hook(BulkOutcome, _structure_bulk_outcome)
+
 _unstructure_create: Final = make_dict_unstructure_fn(
     GpuCreateRequest, _converter, _cattrs_omit_if_default=True, **_overrides(GpuCreateRequest, {})
 )
@@ -574,6 +594,21 @@ def structure_accepted_jobs(data: Any) -> list[JobStatus]:
             snippet=_snippet(data),
         )
     return jobs
+
+
+def structure_bulk_outcomes(data: Any) -> list[BulkOutcome]:
+    """Decode the ``data`` of a bulk start/stop/reset answer: its ``results``, one per id.
+
+    Raises:
+        ResponseDecodeError: ``data`` is not an object with a ``results`` array.
+    """
+    if not isinstance(data, dict):
+        raise ResponseDecodeError(
+            f"unexpected shape for a bulk answer: expected an object with results, "
+            f"got {_kind(data)} @ data",
+            snippet=_snippet(data),
+        )
+    return _decode(data.get("results"), list[BulkOutcome], "a bulk answer", "data.results")
 
 
 def structure_ssh_key(vm_id: str, data: Any) -> SshKey:

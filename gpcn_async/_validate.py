@@ -53,9 +53,7 @@ def page_limit(value: object) -> int:
 
 def page_number(value: object) -> int:
     """A 1-based page number."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise InvalidRequestError(f"page must be an int >= 1, got {value!r}")
-    return value
+    return positive_int(value, "page")
 
 
 def sort_order(value: object) -> str | None:
@@ -110,4 +108,11 @@ def api_path(value: object) -> str:
     """A path relative to the base URL, starting with a slash."""
     if not isinstance(value, str) or not value.startswith("/"):
         raise InvalidRequestError(f"path must start with '/', got {value!r}")
+    return value
+
+
+def positive_int(value: object, name: str) -> int:
+    """An int >= 1."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InvalidRequestError(f"{name} must be an int >= 1, got {value!r}")
     return value

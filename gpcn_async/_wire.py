@@ -12,7 +12,7 @@ import ipaddress
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from email.utils import parsedate_to_datetime
 from http import HTTPStatus
 from typing import Any, Final
@@ -51,6 +51,15 @@ STATUS_ERRORS: Final[Mapping[int, type[APIError]]] = {
 }
 
 SNIPPET_LENGTH: Final = 200
+
+MAX_IDS_PER_REQUEST: Final = 50
+"""The most ids one bulk request or one job poll (``POST /resource/jobs``) may carry."""
+
+
+def chunked(ids: list[str], size: int) -> Iterator[list[str]]:
+    """Split ids into consecutive chunks of at most ``size``, keeping their order."""
+    for start in range(0, len(ids), size):
+        yield ids[start : start + size]
 
 
 def error_class(status: int) -> type[APIError]:

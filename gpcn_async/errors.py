@@ -23,7 +23,8 @@ Catch ``GPCNError`` for anything from this package, or a narrower class for one 
     │   ├── JobCancelledError
     │   ├── JobNotFoundError        the server no longer shows the job
     │   └── JobTimeoutError         the wait's deadline passed; the job still runs
-    └── NoCapacityError             nothing could be ordered (.tried)
+    ├── NoCapacityError             nothing could be ordered (.tried)
+    └── BulkItemError               a bulk call reported this one id as failed (.id .message)
     BulkError                       a GPCNError and an ExceptionGroup of per-id errors
 
 Which HTTP status maps to which class is decided in one table, in ``gpcn_async._wire``.
@@ -44,6 +45,7 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "BulkError",
+    "BulkItemError",
     "ConfigurationError",
     "ConflictError",
     "GPCNError",
@@ -265,6 +267,23 @@ class NoCapacityError(GPCNError):
         if not self.tried:
             return f"{self.message} (no offer was available)"
         return f"{self.message} (tried: {'; '.join(self.tried)})"
+
+
+class BulkItemError(GPCNError):
+    """A bulk call succeeded as a whole but reported this one id as failed.
+
+    Attributes:
+        id: the id the server refused.
+        message: the server's reason, such as ``"GPU VM not found"``.
+    """
+
+    def __init__(self, message: str, *, id: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.id = id
+
+    def __str__(self) -> str:
+        return f"{self.id}: {self.message}"
 
 
 class BulkError(GPCNError, ExceptionGroup[GPCNError]):

@@ -19,7 +19,7 @@ from typing import Any, Final, Generic, TypeVar
 
 import backoff
 
-from gpcn_async import _convert, _validate
+from gpcn_async import _convert, _validate, _wire
 from gpcn_async._transport import Transport
 from gpcn_async.errors import (
     GPCNError,
@@ -35,26 +35,17 @@ from gpcn_async.errors import (
 from gpcn_async.models import JobState, JobStatus
 from gpcn_async.policies import PollPolicy
 
-__all__ = ["MAX_IDS_PER_POLL", "Job", "Poller", "chunked", "fetch_statuses", "next_poll_delay"]
+__all__ = ["Job", "Poller", "fetch_statuses", "next_poll_delay"]
 
 logger = logging.getLogger("gpcn_async")
 
 T = TypeVar("T")
-
-MAX_IDS_PER_POLL: Final = 50
-"""The most job ids one ``POST /resource/jobs`` may carry."""
 
 POLL_PATH: Final = "/resource/jobs"
 
 # Failures of a poll request that a later round may not meet again: the waiters keep waiting
 # through them. Any other error (401, 403...) ends the waits at once.
 _TRANSIENT_ERRORS: Final = (TransportError, ServerError, RateLimitError, ResponseDecodeError)
-
-
-def chunked(ids: list[str], size: int = MAX_IDS_PER_POLL) -> Iterator[list[str]]:
-    """Split ids into consecutive chunks of at most ``size``."""
-    for start in range(0, len(ids), size):
-        yield ids[start : start + size]
 
 
 async def fetch_statuses(
@@ -243,7 +234,7 @@ class Poller:
 
     async def _round(self, due: list[_Entry]) -> None:
         ids = [entry.job_id for entry in due]
-        chunks = list(chunked(ids))
+        chunks = list(_wire.chunked(ids, _wire.MAX_IDS_PER_REQUEST))
         self.rounds += 1
         self.requests += len(chunks)
         async with asyncio.TaskGroup() as group:
@@ -384,7 +375,7 @@ class Job(Generic[T]):
     def __await__(self) -> Generator[Any, None, T]:
         return self.wait().__await__()
 
-    async def wait(self, timeout: float | None = None) -> T:  # noqa: ASYNC109 -- the whole wait's deadline, as the contract names it
+    async def wait(self, timeout: float | None = None) -> T:
         """Wait until the job ends and return its result.
 
         Args:
@@ -409,7 +400,7 @@ class Job(Generic[T]):
                     self._has_result = True
         return self._result  # type: ignore[return-value]  # T, set together with _has_result
 
-    async def watch(self, timeout: float | None = None) -> AsyncIterator[JobStatus]:  # noqa: ASYNC109 -- as wait()
+    async def watch(self, timeout: float | None = None) -> AsyncIterator[JobStatus]:
         """Yield every new snapshot (state or progress changed) until the job ends.
 
         The last snapshot yielded is the terminal one, whatever the outcome; ``watch()`` raises

@@ -30,6 +30,8 @@ def test_readme_has_its_examples() -> None:
         "examples/quickstart.py",
         "examples/create_and_wait.py",
         "examples/testing_with_fake.py",
+        "examples/stop_training_fleet.py",
+        "examples/provision_with_fallback.py",
     } <= paths
 
 
@@ -71,6 +73,31 @@ async def test_create_and_wait_runs(dialect: str) -> None:
     assert "20 VMs running" in output
     assert fake.created_vm_count == 20
     assert fake.count("POST", "/resource/jobs") == 1
+
+
+async def test_stop_training_fleet_runs(dialect: str) -> None:
+    """The bulk example stops exactly the VMs named train-*, in one request."""
+    async with FakeGPCN(dialect=dialect) as fake:
+        training = [fake.add_vm(name=f"train-{n}") for n in range(3)]
+        other = fake.add_vm(name="infer-train-0")
+        output = await run_example("examples/stop_training_fleet.py", fake)
+        statuses = {vm_id: fake.vms[vm_id].status for vm_id in [*training, other]}
+    assert "stopped 3 of 3 training VMs" in output
+    assert [statuses[vm_id] for vm_id in training] == ["Stopped"] * 3
+    assert statuses[other] == "Running"
+    assert fake.count("POST", "/resource/gpu/bulk/stop") == 1
+
+
+async def test_provision_with_fallback_runs(dialect: str) -> None:
+    """The provision example survives a 409 on its first choice and orders one VM."""
+    async with FakeGPCN(dialect=dialect, job_polls=1) as fake:
+        for datacenter in fake.datacenters[:2]:
+            fake.set_availability("nvidia-h100", datacenter.id, 1, available=True)
+        fake.race_next_create()
+        output = await run_example("examples/provision_with_fallback.py", fake)
+    assert "train-h100 is Running in" in output
+    assert fake.count("POST", "/resource/gpu") == 2
+    assert fake.created_vm_count == 1
 
 
 async def test_testing_example_passes() -> None:

@@ -24,6 +24,7 @@ LAYERS: dict[str, float] = {
     "_transport": 2,
     "jobs": 3,
     "_pagination": 3,
+    "bulk": 3.5,  # fans out over jobs: JobGroup holds Jobs
     "resources.": 4,
     "client": 6,
     "__init__": 7,

@@ -2,15 +2,31 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any, TypeVar
 
 from gpcn_async import _convert, _validate, _wire
 from gpcn_async._pagination import iterate_pages
 from gpcn_async._transport import Response, Transport
-from gpcn_async.errors import InvalidRequestError, ResponseDecodeError
+from gpcn_async.bulk import (
+    BulkItem,
+    BulkResult,
+    JobGroup,
+    for_id,
+    match_jobs_to_ids,
+    send_in_chunks,
+)
+from gpcn_async.errors import (
+    BulkItemError,
+    ConflictError,
+    GPCNError,
+    InvalidRequestError,
+    NoCapacityError,
+    ResponseDecodeError,
+)
 from gpcn_async.jobs import Job, Poller
-from gpcn_async.models import GpuVm, Inventory, JobStatus, Page, SshKey
+from gpcn_async.models import GpuVm, Inventory, JobStatus, Offer, Page, SshKey
+from gpcn_async.models._bulk import BulkOutcome
 from gpcn_async.models._requests import UNSET, GpuCreateRequest, GpuUpdateRequest, Unset
 from gpcn_async.policies import PollPolicy
 
@@ -267,20 +283,213 @@ class GpuClient:
         response = await self._transport.request("GET", f"{BASE}/{vm_id}/ssh-key")
         return _convert.structure_ssh_key(vm_id, response.data)
 
+    async def bulk_start(self, ids: Iterable[str]) -> BulkResult:
+        """Start any number of VMs; one outcome per id, in input order.
+
+        Ids are de-duplicated and sent in chunks of at most 50, concurrently. An id the server
+        refuses fails with ``BulkItemError``; the ids of a chunk whose request failed outright
+        (after retries) fail with that request's error. Other chunks are unaffected.
+
+        Raises:
+            InvalidRequestError: no ids, or an id that is not a non-empty string.
+        """
+        return await self._bulk_action("start", ids)
+
+    async def bulk_stop(self, ids: Iterable[str]) -> BulkResult:
+        """Stop any number of VMs; one outcome per id, in input order (see ``bulk_start``)."""
+        return await self._bulk_action("stop", ids)
+
+    async def bulk_reset(self, ids: Iterable[str]) -> BulkResult:
+        """Reset any number of VMs; one outcome per id, in input order (see ``bulk_start``)."""
+        return await self._bulk_action("reset", ids)
+
+    async def _bulk_action(self, action: str, ids: Iterable[str]) -> BulkResult:
+        unique = _validate.unique_ids(ids, "ids")
+
+        async def send(chunk: list[str]) -> list[BulkOutcome]:
+            response = await self._transport.request(
+                "POST", f"{BASE}/bulk/{action}", json={"ids": chunk}
+            )
+            return _convert.structure_bulk_outcomes(response.data)
+
+        items: dict[str, BulkItem] = {}
+        for chunk, answer in await send_in_chunks(unique, send):
+            if isinstance(answer, GPCNError):
+                items.update((i, BulkItem(i, ok=False, error=for_id(answer, i))) for i in chunk)
+                continue
+            reported = {outcome.id: outcome for outcome in answer}
+            for item_id in chunk:
+                items[item_id] = _bulk_item(item_id, reported.get(item_id), action)
+        return BulkResult({item_id: items[item_id] for item_id in unique})
+
+    async def bulk_delete(self, ids: Iterable[str]) -> JobGroup:
+        """Delete any number of VMs: a ``JobGroup`` with one job per id.
+
+        ``await group`` waits for all (through the client's one poller: 200 deletions cost 4
+        poll requests a round) and returns a ``BulkResult`` in input order. Ids are
+        de-duplicated and sent in chunks of at most 50, concurrently.
+
+        Raises:
+            InvalidRequestError: no ids, or an id that is not a non-empty string.
+        """
+        unique = _validate.unique_ids(ids, "ids")
+
+        async def send(chunk: list[str]) -> list[JobStatus]:
+            response = await self._transport.request(
+                "POST", f"{BASE}/bulk/delete", json={"ids": chunk}
+            )
+            return _convert.structure_accepted_jobs(response.data)
+
+        jobs: dict[str, Job[None]] = {}
+        failed: dict[str, GPCNError] = {}
+        for chunk, answer in await send_in_chunks(unique, send):
+            if isinstance(answer, GPCNError):
+                failed.update((item_id, for_id(answer, item_id)) for item_id in chunk)
+                continue
+            matched = match_jobs_to_ids(chunk, answer)
+            for item_id in chunk:
+                status = matched.get(item_id)
+                if status is None:
+                    failed[item_id] = ResponseDecodeError(
+                        f"the bulk delete answer has no job for id {item_id}"
+                    )
+                else:
+                    jobs[item_id] = self._job_of(status, _nothing)
+        ordered = {item_id: jobs[item_id] for item_id in unique if item_id in jobs}
+        return JobGroup(unique, ordered, failed)
+
+    async def provision(
+        self,
+        *,
+        name: str,
+        code: str,
+        gpu_count: int,
+        datacenters: Iterable[str] | None = None,
+        max_attempts: int = 5,
+        **create_kwargs: Any,
+    ) -> Job[GpuVm]:
+        """Order a VM of a series on the first available offer, surviving 409 races.
+
+        Reads the inventory, orders the first available offer (in ``datacenters`` preference
+        order when given, else the inventory's order; the offer's SKU when it names one), and
+        when that configuration was claimed meanwhile (409), reads the inventory again without
+        the offers that failed and orders the next, up to ``max_attempts`` orders.
+
+        Args:
+            name: the VM's name.
+            code: the GPU series code, such as ``"nvidia-h100"``.
+            gpu_count: 1, 2, 4 or 8.
+            datacenters: datacenter ids, most preferred first; others are not used.
+            max_attempts: how many orders to try at most.
+            **create_kwargs: more fields for ``create()`` (``image_name``, ``ssh_key_id``...).
+
+        Returns:
+            The ``Job`` of the accepted order: await it for the ready ``GpuVm``.
+
+        Raises:
+            NoCapacityError: nothing available (``.tried`` lists the offers that were claimed).
+            OutcomeUnknownError: an order may have been placed; it was not sent again.
+        """
+        name = _validate.text(name, "name")
+        code = _validate.text(code, "code")
+        gpu_count = _validate.gpu_count(gpu_count)
+        preferred = (
+            None if datacenters is None else _validate.unique_ids(datacenters, "datacenters")
+        )
+        max_attempts = _validate.positive_int(max_attempts, "max_attempts")
+        reserved = sorted(_PROVISION_FIELDS & create_kwargs.keys())
+        if reserved:
+            raise InvalidRequestError(
+                f"provision() chooses {', '.join(reserved)} itself; pass code= and datacenters="
+            )
+        tried: list[str] = []
+        claimed: set[tuple[int | str, str, int]] = set()
+        for _ in range(max_attempts):
+            inventory = await self.inventory(code, count=gpu_count)
+            offers = rank_offers(inventory, code, gpu_count, preferred, claimed)
+            if not offers:
+                reason = f": {inventory.error.message}" if inventory.error else ""
+                raise NoCapacityError(
+                    f"no {code} x{gpu_count} offer is available{reason}", tried=tried
+                )
+            offer = offers[0]
+            kwargs = dict(create_kwargs)
+            if offer.sku is not None:
+                kwargs.setdefault("sku_code", offer.sku.code)
+            try:
+                return await self.create(
+                    name=name,
+                    datacenter_id=offer.datacenter.id,
+                    series_id=offer.series.id,
+                    gpu_count=gpu_count,
+                    **kwargs,
+                )
+            except ConflictError:
+                tried.append(f"{offer} (claimed meanwhile: 409)")
+                claimed.add(_offer_key(offer))
+        raise NoCapacityError(
+            f"no {code} x{gpu_count} order was accepted in {max_attempts} attempts", tried=tried
+        )
+
+    def _job_of(self, status: JobStatus, fetch: Callable[[JobStatus], Awaitable[T]]) -> Job[T]:
+        return Job(
+            status.id, poller=self._poller, fetch=fetch, status=status, timeout=self._policy.timeout
+        )
+
     def _accepted_job(
         self, response: Response, fetch: Callable[[JobStatus], Awaitable[T]]
     ) -> Job[T]:
         """The job of a 202 answer, polled by the client's poller."""
-        status = _convert.structure_accepted_jobs(response.data)[0]
-        return Job(
-            status.id, poller=self._poller, fetch=fetch, status=status, timeout=self._policy.timeout
-        )
+        return self._job_of(_convert.structure_accepted_jobs(response.data)[0], fetch)
 
     def _job_or_done(self, response: Response) -> Job[None]:
         """A 202's job, or an already finished job for a 200/204 answer."""
         if response.status == 202:
             return self._accepted_job(response, _nothing)
         return Job.finished(None)
+
+
+_PROVISION_FIELDS = frozenset({"datacenter_id", "series_id"})
+
+
+def _offer_key(offer: Offer) -> tuple[int | str, str, int]:
+    return (offer.series.id, offer.datacenter.id, offer.gpu_count)
+
+
+def rank_offers(
+    inventory: Inventory,
+    code: str,
+    gpu_count: int,
+    preferred: list[str] | None,
+    claimed: set[tuple[int | str, str, int]],
+) -> list[Offer]:
+    """The offers provision() may order, best first: available, not claimed, in preference order.
+
+    With ``preferred`` datacenter ids, only those datacenters, in that order; without, the
+    inventory's order.
+    """
+    offers = [
+        offer
+        for offer in inventory.offers(code=code, gpu_count=gpu_count)
+        if _offer_key(offer) not in claimed
+    ]
+    if preferred is None:
+        return offers
+    rank = {datacenter_id: index for index, datacenter_id in enumerate(preferred)}
+    chosen = [offer for offer in offers if offer.datacenter.id in rank]
+    return sorted(chosen, key=lambda offer: rank[offer.datacenter.id])
+
+
+def _bulk_item(item_id: str, outcome: BulkOutcome | None, action: str) -> BulkItem:
+    if outcome is None:
+        error: GPCNError = ResponseDecodeError(
+            f"the bulk {action} answer said nothing about id {item_id}"
+        )
+        return BulkItem(item_id, ok=False, error=error)
+    if outcome.success:
+        return BulkItem(item_id, ok=True)
+    reason = outcome.error or f"{action} failed (the server gave no reason)"
+    return BulkItem(item_id, ok=False, error=BulkItemError(reason, id=item_id))
 
 
 def _vm_id(vm: GpuVm) -> str:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable
 
-from gpcn_async import _validate
+from gpcn_async import _validate, _wire
 from gpcn_async._transport import Transport
-from gpcn_async.jobs import Job, Poller, chunked, fetch_statuses
+from gpcn_async.jobs import Job, Poller, fetch_statuses
 from gpcn_async.models import JobStatus
 from gpcn_async.policies import PollPolicy
 
@@ -56,7 +56,7 @@ class JobsClient:
             async with asyncio.TaskGroup() as group:
                 tasks = [
                     group.create_task(fetch_statuses(self._transport, chunk, background=False))
-                    for chunk in chunked(ids)
+                    for chunk in _wire.chunked(ids, _wire.MAX_IDS_PER_REQUEST)
                 ]
         except ExceptionGroup as failed:
             # One typed error, as for any other call (the other chunks were cancelled).
