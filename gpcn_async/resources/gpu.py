@@ -22,6 +22,7 @@ from gpcn_async.errors import (
     GPCNError,
     InvalidRequestError,
     NoCapacityError,
+    OutcomeUnknownError,
     ResponseDecodeError,
 )
 from gpcn_async.jobs import Job, Poller
@@ -189,10 +190,20 @@ class GpuClient:
             resource_group_id=_given(resource_group_id, _validate.text, "resource_group_id"),
             username=_given(username, _validate.text, "username"),
         )
-        response = await self._transport.request(
-            "POST", BASE, json=_convert.unstructure_create(request)
-        )
-        return self._accepted_job(response, self._created_vm)
+        try:
+            response = await self._transport.request(
+                "POST", BASE, json=_convert.unstructure_create(request)
+            )
+            status = _convert.structure_accepted_jobs(response.data)[0]
+        except ResponseDecodeError as error:
+            # A 2xx whose body is unreadable: the order was taken and the VM may well exist,
+            # so the caller must not simply order again.
+            raise OutcomeUnknownError(
+                f"POST {BASE}: the order was accepted but its answer could not be read "
+                f"({error})",
+                vm_name=request.name,
+            ) from error
+        return self._job_of(status, self._created_vm)
 
     async def _created_vm(self, status: JobStatus) -> GpuVm:
         if status.resource_id is None:

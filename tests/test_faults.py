@@ -1,0 +1,171 @@
+"""The fault matrix: each endpoint kind meets each fault once, and ends as the table says.
+
+Rows are endpoint kinds (read, create, state change, bulk, poll); columns are faults. The
+outcome is either success (after the retries the fault calls for) or a typed error. Whatever
+happens, a create is sent once unless the server refused it with 429, and no second VM is made.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+
+from gpcn_async import (
+    Client,
+    GPCNError,
+    JobNotFoundError,
+    OutcomeUnknownError,
+    ResponseDecodeError,
+)
+from gpcn_async.testing import FakeGPCN
+
+OK = "ok"
+Outcome = str | type[GPCNError]
+Action = Callable[[Client], Awaitable[None]]
+
+HTML_502 = "<html><body><h1>502 Bad Gateway</h1></body></html>"
+FAULTS: dict[str, dict[str, Any]] = {
+    "500": {"status": 500},
+    "502-html": {"status": 502, "body": HTML_502},
+    "503-retry-after": {"status": 503, "headers": {"Retry-After": "0.05"}},
+    "504": {"status": 504},
+    "429-retry-after": {"status": 429, "headers": {"Retry-After": "0.05"}},
+    "429-body-retry-after": {
+        "status": 429,
+        "body": {"success": False, "error": {"code": "Rate Limited", "retryAfter": 0.05}},
+    },
+    # No hint at all: the wait comes from X-RateLimit-Reset (the fake's window is 0.3 s).
+    "429-no-hint": {
+        "status": 429,
+        "body": {"success": False, "error": "RATE_LIMIT_EXCEEDED", "message": "slow down"},
+    },
+    "dropped-before-acting": {"disconnect": True},
+    "dropped-after-acting": {"disconnect": True, "after_commit": True},
+    "slow-past-timeout": {"delay": 1.0},
+    "malformed-json": {"status": 200, "body": "{not json", "after_commit": True},
+    "wrong-shape": {
+        "status": 200,
+        "body": {"success": True, "data": [1, 2, 3]},
+        "after_commit": True,
+    },
+    "empty-200": {"status": 200, "body": "", "after_commit": True},
+    "poll-missing-id": {"status": 200, "body": {"success": True, "data": {"jobs": []}}},
+}
+
+RETRIED = dict.fromkeys(
+    [
+        "500",
+        "502-html",
+        "503-retry-after",
+        "504",
+        "429-retry-after",
+        "429-body-retry-after",
+        "429-no-hint",
+        "dropped-before-acting",
+        "dropped-after-acting",
+        "slow-past-timeout",
+    ],
+    OK,
+)
+UNREADABLE = ["malformed-json", "wrong-shape", "empty-200"]
+
+EXPECTED: dict[str, dict[str, Outcome]] = {
+    "read": {**RETRIED, **dict.fromkeys(UNREADABLE, ResponseDecodeError)},
+    "create": {
+        **dict.fromkeys(RETRIED, OutcomeUnknownError),
+        "429-retry-after": OK,  # a 429 means the server did not act: safe to send again
+        "429-body-retry-after": OK,
+        "429-no-hint": OK,
+        **dict.fromkeys(UNREADABLE, OutcomeUnknownError),  # a 2xx: the order was taken
+    },
+    "state-change": {
+        **RETRIED,
+        "malformed-json": ResponseDecodeError,
+        "wrong-shape": OK,  # a 200 to stop means done; its data is not needed
+        "empty-200": OK,
+    },
+    "bulk": {**RETRIED, **dict.fromkeys(UNREADABLE, ResponseDecodeError)},
+    # A poll answer that cannot be read is one failed round: the next round succeeds.
+    "poll": {**RETRIED, **dict.fromkeys(UNREADABLE, OK), "poll-missing-id": JobNotFoundError},
+}
+
+MATRIX = [
+    pytest.param(kind, fault, outcome, id=f"{kind}-{fault}")
+    for kind, row in EXPECTED.items()
+    for fault, outcome in row.items()
+]
+
+
+def prepare(kind: str, fake: FakeGPCN) -> tuple[str, str, Action]:
+    """Seed the fake for one endpoint kind: the method and path to fault, and the call."""
+    if kind == "read":
+        vm_id = fake.add_vm(name="read-me")
+
+        async def read(gpcn: Client) -> None:
+            assert (await gpcn.gpu.get(vm_id)).id == vm_id
+
+        return "GET", f"/resource/gpu/{vm_id}", read
+    if kind == "create":
+        series, datacenter = fake.series[0], fake.datacenters[0]
+        fake.set_availability(series.code, datacenter.id, 1, available=True)
+        series_id: int | str = series.guide_id if fake.dialect == "guide" else series.id
+
+        async def create(gpcn: Client) -> None:
+            job = await gpcn.gpu.create(
+                name="train-42", datacenter_id=datacenter.id, series_id=series_id, gpu_count=1
+            )
+            assert job.id in fake.jobs
+
+        return "POST", "/resource/gpu", create
+    if kind == "state-change":
+        vm_id = fake.add_vm(name="stop-me")
+
+        async def stop(gpcn: Client) -> None:
+            await (await gpcn.gpu.stop(vm_id))
+            assert fake.vms[vm_id].status == "Stopped"
+
+        return "POST", f"/resource/gpu/{vm_id}/stop", stop
+    if kind == "bulk":
+        ids = [fake.add_vm(name=f"bulk-{n}") for n in range(3)]
+
+        async def bulk(gpcn: Client) -> None:
+            result = await gpcn.gpu.bulk_stop(ids)
+            for item in result.items.values():
+                if item.error is not None:
+                    raise item.error
+            assert result.succeeded == ids
+
+        return "POST", "/resource/gpu/bulk/stop", bulk
+    job_id = fake.add_job(polls=1)
+
+    async def poll(gpcn: Client) -> None:
+        status = await gpcn.jobs.attach(job_id).wait(timeout=10)
+        assert status.id == job_id
+
+    return "POST", "/resource/jobs", poll
+
+
+@pytest.mark.parametrize(("kind", "fault", "outcome"), MATRIX)
+async def test_fault_matrix(dialect: str, kind: str, fault: str, outcome: Outcome) -> None:
+    """The endpoint kind meets the fault once and ends as the matrix says, never with 2 VMs."""
+    async with FakeGPCN(dialect=dialect, rate_window=0.3) as fake:
+        method, path, action = prepare(kind, fake)
+        fake.inject(method, path, **FAULTS[fault])
+        async with fake.client(timeout=0.25) as gpcn:
+            if outcome == OK:
+                await action(gpcn)
+            else:
+                assert isinstance(outcome, type)
+                with pytest.raises(outcome) as caught:
+                    await action(gpcn)
+                if isinstance(caught.value, OutcomeUnknownError):
+                    assert caught.value.vm_name == "train-42"
+        creates = fake.count("POST", "/resource/gpu")
+        assert fake.created_vm_count <= 1
+        if kind == "create":
+            assert creates == (2 if fault.startswith("429") else 1)
+            if outcome == OK:
+                assert fake.created_vm_count == 1
+        assert fake.rate_limited_count == 0
