@@ -110,19 +110,3 @@ async def test_testing_example_passes() -> None:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     await module.test_my_fleet_code()
-
-
-async def test_demo_runs_the_fleet_workflow(capsys: pytest.CaptureFixture[str]) -> None:
-    """`make demo`'s script orders, waits for and deletes a fleet, meeting no 429."""
-    spec = importlib.util.spec_from_file_location("demo", ROOT / "examples/demo.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    await module.main()
-    output = capsys.readouterr().out
-    assert "[8/8]" in output
-    assert "NotFoundError" in output
-    assert "InvalidRequestError" in output
-    assert "VMs left on the server: 0" in output
-    assert "429s met:            0" in output

@@ -28,6 +28,8 @@ LAYERS: dict[str, float] = {
     "resources.": 4,
     "client": 6,
     "__init__": 7,
+    "cli.": 8,  # the public API only (see test_the_cli_uses_only_the_public_api)
+    "__main__": 9,
 }
 PURE = {"_wire", "_convert", "_validate", "errors", "policies", "_version"}
 IO_MODULES = {"asyncio", "aiohttp", "socket", "ssl", "http.client", "urllib.request"}
@@ -92,8 +94,8 @@ def test_module_imports_only_lower_layers(path: Path) -> None:
         other = layer_of(target)
         if other is None:  # a name imported from the package root, e.g. __version__
             continue
-        if name.split(".")[0] == target.split(".")[0] == "models":
-            continue  # models/ is one layer: its modules may share types
+        if name.split(".")[0] == target.split(".")[0] in {"models", "cli"}:
+            continue  # models/ and cli/ are each one layer: their modules may share code
         assert other < own, f"{name} (layer {own}) imports {target} (layer {other})"
 
 
@@ -132,3 +134,19 @@ def test_the_fake_never_uses_the_sdk_wire_code(path: Path) -> None:
     for imported in runtime_imports(ast.parse(path.read_text())):
         if imported.startswith("gpcn_async") and not imported.startswith("gpcn_async.testing"):
             assert imported in TESTING_MAY_IMPORT, f"{module_name(path)} imports {imported}"
+
+
+@pytest.mark.parametrize(
+    "path",
+    [p for p in package_files() if "cli" in p.relative_to(PACKAGE).parts],
+    ids=module_name,
+)
+def test_the_cli_uses_only_the_public_api(path: Path) -> None:
+    """cli/ imports the package root, the testing fake (for the demo) and itself only."""
+    for imported in runtime_imports(ast.parse(path.read_text())):
+        if not imported.startswith("gpcn_async."):
+            continue
+        first = imported.removeprefix("gpcn_async.").split(".")[0]
+        is_module = (PACKAGE / f"{first}.py").exists() or (PACKAGE / first).is_dir()
+        allowed = not is_module or first in {"testing", "cli"}  # a name of the package root
+        assert allowed, f"{module_name(path)} imports {imported}"

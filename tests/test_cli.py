@@ -1,0 +1,455 @@
+"""The gpcn command line, run as a real process (``python -m gpcn_async``) against FakeGPCN.
+
+The fake serves in the test's own event loop while the test awaits the subprocess. Independent
+invocations run concurrently to keep the file fast.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import os
+import re
+import signal
+import stat
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gpcn_async import JobFailedError, JobState, JobStatus
+from gpcn_async.cli._progress import FLEET_THRESHOLD, PlainReporter, make_reporter
+from gpcn_async.testing import FakeGPCN
+
+MISSING = "00000000-0000-4000-8000-00000000dead"
+FAST = ("--poll-interval", "0.01")
+
+
+@dataclass(frozen=True)
+class Run:
+    """The outcome of one gpcn process."""
+
+    code: int
+    out: str
+    err: str
+
+    def json(self) -> Any:
+        """Stdout parsed as the one JSON document it must be."""
+        return json.loads(self.out)
+
+    @property
+    def err_lines(self) -> list[str]:
+        """The non-empty lines on stderr."""
+        return [line for line in self.err.splitlines() if line.strip()]
+
+
+def environment(fake: FakeGPCN | None, **extra: str) -> dict[str, str]:
+    """The process environment: no GPCN_* from outside; the fake's key and URL when given."""
+    env = {name: value for name, value in os.environ.items() if not name.startswith("GPCN_")}
+    if fake is not None:
+        env.update(GPCN_API_KEY=fake.api_key, GPCN_BASE_URL=fake.url)
+    env.update(extra)
+    return env
+
+
+async def gpcn(
+    fake: FakeGPCN | None, *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> Run:
+    """Run ``python -m gpcn_async ARGS`` with fast polls; the fake serves meanwhile."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "gpcn_async",
+        *FAST,
+        *args,
+        env=environment(fake) if env is None else env,
+        cwd=cwd,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), timeout=30)
+    assert process.returncode is not None
+    return Run(process.returncode, out.decode(), err.decode())
+
+
+def assert_one_error_line(run: Run, code: int, pattern: str) -> None:
+    """The run failed with ``code`` and exactly one ``gpcn: error:`` line matching ``pattern``."""
+    assert run.code == code, run
+    assert "Traceback" not in run.err
+    assert len(run.err_lines) == 1, run.err
+    assert re.match(r"gpcn( \S+)?: error: ", run.err_lines[0]), run.err
+    assert re.search(pattern, run.err_lines[0]), run.err
+
+
+# -- reads -----------------------------------------------------------------------------------------
+
+
+async def test_inventory_lists_exactly_the_available_offers(fake: FakeGPCN) -> None:
+    """`inventory --json` lists every available offer and no other; its filters apply."""
+    everything, h100 = await asyncio.gather(
+        gpcn(fake, "--json", "inventory"),
+        gpcn(fake, "inventory", "--code", "nvidia-h100", "--count", "1", "--json"),
+    )
+    assert everything.code == h100.code == 0
+    available = {
+        (series.code, datacenter.id, count)
+        for series in fake.series
+        for datacenter in fake.datacenters
+        for count in (1, 2, 4, 8)
+        if fake.is_available(series.code, datacenter.id, count)
+    }
+    offers = everything.json()["offers"]
+    assert {(o["series_code"], o["datacenter_id"], o["gpu_count"]) for o in offers} == available
+    assert len(offers) == len(available)
+    assert h100.json()["offers"]
+    assert {(o["series_code"], o["gpu_count"]) for o in h100.json()["offers"]} == {
+        ("nvidia-h100", 1)
+    }
+
+
+async def test_list_and_get_print_the_vms_as_json(fake: FakeGPCN) -> None:
+    """`list --search --json` and `get --json` return the fake's VMs with their fields."""
+    first = fake.add_vm(name="train-a")
+    fake.add_vm(name="train-b")
+    fake.add_vm(name="infer-1")
+    listed, got = await asyncio.gather(
+        gpcn(fake, "--json", "list", "--search", "train-"), gpcn(fake, "get", first, "--json")
+    )
+    assert listed.code == got.code == 0
+    assert sorted(vm["name"] for vm in listed.json()) == ["train-a", "train-b"]
+    vm = got.json()
+    assert (vm["id"], vm["name"], vm["status"]) == (first, "train-a", "Running")
+    assert vm["created_at"].endswith("+00:00")
+
+
+async def test_reads_print_aligned_tables_by_default() -> None:
+    """Without --json, inventory, list and get print tables and `name value` lines."""
+    async with FakeGPCN() as fake:
+        first = fake.add_vm(name="train-a")
+        fake.add_vm(name="infer-1")
+        inventory, table, details = await asyncio.gather(
+            gpcn(fake, "inventory"), gpcn(fake, "list"), gpcn(fake, "get", first)
+        )
+        offers = sum(
+            fake.is_available(series.code, datacenter.id, count)
+            for series in fake.series
+            for datacenter in fake.datacenters
+            for count in (1, 2, 4, 8)
+        )
+    assert {inventory.code, table.code, details.code} == {0}
+    header, *rows = inventory.out.splitlines()
+    assert header.split()[:2] == ["SERIES", "NAME"]
+    assert len(rows) == offers
+    assert table.out.split()[:3] == ["ID", "NAME", "STATUS"]
+    assert {"train-a", "infer-1"} <= set(table.out.split())
+    assert re.search(rf"^id\s+{first}$", details.out, re.M)
+
+
+# -- create, jobs ----------------------------------------------------------------------------------
+
+
+async def test_create_by_code_waits_for_the_running_vm_through_a_409(dialect: str) -> None:
+    """`create --code --wait --json` survives a 409 race and prints the one ready VM."""
+    async with FakeGPCN(dialect=dialect) as fake:
+        for datacenter in fake.datacenters:
+            fake.set_availability("nvidia-h100", datacenter.id, 1)
+        fake.race_next_create()
+        run = await gpcn(
+            fake, "--json", "create", "--name", "train-01", "--code", "nvidia-h100",
+            "--count", "1", "--wait",
+        )  # fmt: skip
+        assert run.code == 0, run.err
+        document = run.json()
+        assert document["vm"]["name"] == "train-01"
+        assert document["vm"]["status"] == "Running"
+        assert document["status"]["state"] == "succeeded"
+        assert fake.count("POST", "/resource/gpu") == 2
+        assert fake.created_vm_count == 1
+        assert list(fake.vms) == [document["vm"]["id"]]
+
+
+async def test_create_by_ids_then_jobs_wait_and_status(fake: FakeGPCN) -> None:
+    """`create --series-id --datacenter` returns a job that `jobs wait` and `jobs status` follow."""
+    async with fake.client() as client:
+        offer = next((await client.gpu.inventory()).offers(gpu_count=1))
+    ordered = await gpcn(
+        fake, "--json", "create", "--name", "solo", "--series-id", str(offer.series_id),
+        "--datacenter", offer.datacenter_id, "--count", "1",
+    )  # fmt: skip
+    assert ordered.code == 0, ordered.err
+    job_id = ordered.json()["job_id"]
+    assert ordered.json()["vm"] is None
+    waited = await gpcn(fake, "--json", "jobs", "wait", job_id)
+    assert waited.code == 0, waited.err
+    (result,) = waited.json()["results"]
+    assert result["ok"] is True
+    assert result["status"]["state"] == "succeeded"
+    assert result["status"]["resource_id"] == next(iter(fake.vms))
+    status = await gpcn(fake, "--json", "jobs", "status", job_id, MISSING)
+    assert status.code == 1
+    assert [item["found"] for item in status.json()["results"]] == [True, False]
+
+
+async def test_jobs_wait_reports_each_job_and_fails_when_one_fails(fake: FakeGPCN) -> None:
+    """`jobs wait` gives one result per job; an unknown job makes the exit status 1."""
+    vm_id = fake.add_vm(name="doomed")
+    async with fake.client() as client:
+        job = await client.gpu.delete(vm_id)
+    assert job.id is not None
+    run = await gpcn(fake, "jobs", "wait", job.id, MISSING, "--json")
+    assert run.code == 1
+    good, bad = run.json()["results"]
+    assert (good["id"], good["ok"], good["status"]["state"]) == (job.id, True, "succeeded")
+    assert (bad["id"], bad["ok"], bad["error"]["type"]) == (MISSING, False, "JobNotFoundError")
+    assert run.err_lines[-1] == "gpcn: error: 1 of 2 jobs did not succeed"
+
+
+# -- delete and power actions ----------------------------------------------------------------------
+
+
+async def test_delete_waits_for_every_deletion(fake: FakeGPCN) -> None:
+    """`delete A B --wait` deletes both through one bulk call; one id without --wait is accepted."""
+    a, b, c = (fake.add_vm(name=f"old-{n}") for n in range(3))
+    both, single = await asyncio.gather(
+        gpcn(fake, "--json", "delete", a, b, "--wait"), gpcn(fake, "--json", "delete", c)
+    )
+    assert both.code == single.code == 0, both.err + single.err
+    assert both.json()["ok"] is True
+    assert [(r["id"], r["result"]) for r in both.json()["results"]] == [
+        (a, "deleted"),
+        (b, "deleted"),
+    ]
+    assert fake.count("POST", "/resource/gpu/bulk/delete") == 1
+    (accepted,) = single.json()["results"]
+    assert accepted["result"] == "accepted"
+    assert accepted["job_id"] in fake.jobs
+    assert a not in fake.vms
+    assert b not in fake.vms
+
+
+async def test_bulk_stop_shows_each_id_and_exits_1_on_a_failed_id(fake: FakeGPCN) -> None:
+    """`stop A B` with B refused reports both ids, stops A, and exits 1."""
+    a, b = fake.add_vm(name="train-a"), fake.add_vm(name="train-b")
+    fake.fail_bulk(b, "VM is busy with another operation")
+    as_json, human = await asyncio.gather(
+        gpcn(fake, "--json", "stop", a, b), gpcn(fake, "stop", b, a)
+    )
+    assert as_json.code == human.code == 1
+    document = as_json.json()
+    assert document["ok"] is False
+    first, second = document["results"]
+    assert (first["id"], first["ok"], first["result"]) == (a, True, "stopped")
+    assert (second["id"], second["ok"]) == (b, False)
+    assert "busy" in second["error"]["message"]
+    assert as_json.err_lines == ["gpcn: error: stop failed for 1 of 2 ids"]
+    assert re.search(rf"^{b}\s+failed: .*busy", human.out, re.M)
+    assert re.search(rf"^{a}\s+stopped", human.out, re.M)
+    assert fake.vms[a].status == "Stopped"
+    assert fake.count("POST", "/resource/gpu/bulk/stop") == 2
+
+
+# -- SSH key ---------------------------------------------------------------------------------------
+
+
+async def test_ssh_key_is_written_0600_and_never_echoed(tmp_path: Path) -> None:
+    """`ssh-key` writes the key to a new 0600 file, keeps it off the terminal, never overwrites."""
+    async with FakeGPCN() as fake:
+        vm_id = fake.add_vm(name="box")
+        async with fake.client() as client:
+            key = (await client.gpu.ssh_key(vm_id)).private_key
+        secret = key.splitlines()[1]
+        target = tmp_path / "box.pem"
+        written, default = await asyncio.gather(
+            gpcn(fake, "--json", "ssh-key", vm_id, "--output", str(target)),
+            gpcn(fake, "ssh-key", vm_id, cwd=tmp_path),
+        )
+        again = await gpcn(fake, "ssh-key", vm_id, "-o", str(target))
+        printed = await gpcn(fake, "ssh-key", vm_id, "--print")
+    assert written.code == default.code == 0, written.err + default.err
+    assert written.json() == {"vm_id": vm_id, "path": str(target), "mode": "0600"}
+    for path in (target, tmp_path / f"gpcn-{vm_id}.pem"):
+        assert path.read_text() == key
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    for run in (written, default, again):
+        assert secret not in run.out + run.err
+    assert_one_error_line(again, 1, "already exists")
+    assert printed.code == 0
+    assert printed.out == key
+
+
+# -- failures and usage errors ---------------------------------------------------------------------
+
+
+async def test_api_and_job_failures_exit_1_with_one_line(fake: FakeGPCN) -> None:
+    """A 404 and a failed job each end with exit 1 and one error line; the key is never shown."""
+    fake.script_next_jobs(outcome="failed", error="provider out of capacity")
+    env = environment(None, GPCN_BASE_URL=fake.url)
+    missing, failed = await asyncio.gather(
+        gpcn(fake, "get", MISSING, "--api-key", fake.api_key, env=env),
+        gpcn(
+            fake, "create", "--name", "x", "--code", "nvidia-h100", "--count", "1", "--wait",
+        ),
+    )  # fmt: skip
+    assert_one_error_line(missing, 1, r"^gpcn: error: HTTP 404\b")
+    assert missing.out == ""
+    assert fake.api_key not in missing.out + missing.err
+    assert failed.code == 1
+    assert "Traceback" not in failed.err
+    assert re.match(r"gpcn: error: job \S+: .*provider out of capacity", failed.err_lines[-1])
+
+
+async def test_usage_errors_exit_2_before_any_request() -> None:
+    """Bad arguments, a missing key, GPU count 3, a clear-text remote URL: exit 2, nothing sent."""
+    async with FakeGPCN() as fake:
+        runs = await usage_errors(fake)
+    patterns = [
+        "required: ID",
+        "invalid choice: 'frobnicate'",
+        "no API key: set GPCN_API_KEY or pass --api-key",
+        "gpu_count",
+        "count",
+        "--series-id needs exactly one --datacenter",
+        "http",
+        "must be a number of seconds > 0",
+    ]
+    for run, pattern in zip(runs, patterns, strict=True):
+        assert_one_error_line(run, 2, pattern)
+        assert run.out == ""
+    assert fake.count() == 0
+    helped = await gpcn(None, "--help")
+    assert helped.code == 0
+    assert {"inventory", "create", "ssh-key", "jobs", "demo"} <= set(helped.out.split())
+
+
+async def usage_errors(fake: FakeGPCN) -> list[Run]:
+    """Run each kind of usage error at once."""
+    no_key = environment(None, GPCN_BASE_URL=fake.url)
+    return await asyncio.gather(
+        gpcn(fake, "get"),
+        gpcn(fake, "frobnicate"),
+        gpcn(fake, "list", env=no_key),
+        gpcn(fake, "create", "--name", "x", "--code", "nvidia-h100", "--count", "3"),
+        gpcn(fake, "inventory", "--count", "3"),
+        gpcn(fake, "create", "--name", "x", "--series-id", "1", "--count", "1"),
+        gpcn(fake, "--base-url", "http://gpcn.example.com/v1", "list"),
+        gpcn(fake, "--poll-interval", "0", "list"),
+    )
+
+
+# -- progress, interruption, demo ------------------------------------------------------------------
+
+
+async def test_progress_off_a_terminal_is_plain_lines() -> None:
+    """Waiting with stderr on a pipe prints `name: running N%` lines and the outcome, no escapes."""
+    async with FakeGPCN(dialect="reference", job_polls=4) as fake:
+        run = await gpcn(
+            fake, "create", "--name", "train-01", "--code", "nvidia-h100", "--count", "1", "--wait"
+        )
+    assert run.code == 0, run.err
+    assert any(re.fullmatch(r"train-01: running \d+%", line) for line in run.err_lines), run.err
+    assert run.err_lines[-1] == "train-01: succeeded"
+    assert "\x1b" not in run.err
+    assert run.out.startswith("train-01 is Running\n")
+
+
+async def test_ctrl_c_exits_130_promptly_without_a_traceback() -> None:
+    """SIGINT while waiting for a job ends the process at once with 130 and one line."""
+    async with FakeGPCN(job_polls=10_000) as fake:
+        vm_id = fake.add_vm(name="slow")
+        async with fake.client() as client:
+            job = await client.gpu.delete(vm_id)
+        assert job.id is not None
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "gpcn_async", *FAST, "jobs", "wait", job.id,
+            env=environment(fake), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        assert process.stderr is not None
+        first = await asyncio.wait_for(process.stderr.readline(), timeout=10)
+        assert first.decode().startswith(f"{job.id}: ")
+        interrupted = time.monotonic()
+        process.send_signal(signal.SIGINT)
+        _, err = await asyncio.wait_for(process.communicate(), timeout=10)
+        assert time.monotonic() - interrupted < 5
+    assert process.returncode == 130
+    assert "Traceback" not in err.decode()
+    assert err.decode().splitlines()[-1].startswith("gpcn: error: interrupted")
+
+
+async def test_demo_runs_the_fleet_workflow_with_no_429() -> None:
+    """`gpcn demo` needs no account, runs the whole workflow well under a minute, meets no 429."""
+    started = time.monotonic()
+    run = await gpcn(None, "demo")
+    assert run.code == 0, run.err
+    assert time.monotonic() - started < 30
+    out = run.out
+    assert "FAKE GPCN API" in out
+    assert "(409)" in out
+    assert re.search(r"8 of 8 VMs running: 3 in .*, 2 in .*, 3 in ", out)
+    assert "stopped 8 of 8 (now: 8 Stopped)" in out
+    assert "started 8 of 8 (now: 8 Running)" in out
+    assert "mode 0600" in out
+    assert "PRIVATE KEY" not in out
+    assert "VMs left: 0" in out
+    assert re.search(r"^  429s met:\s+0 ", out, re.M)
+    polls = re.search(r"poll requests:\s+(\d+) \(polling each job on its own: (\d+)\)", out)
+    assert polls is not None
+    assert int(polls[1]) < int(polls[2])
+
+
+# -- the progress display, in process --------------------------------------------------------------
+
+
+class Terminal(io.StringIO):
+    """A text stream that says it is a terminal."""
+
+    def isatty(self) -> bool:
+        """Claim to be a terminal."""
+        return True
+
+
+def running(job_id: str, progress: int) -> JobStatus:
+    """A running job's status."""
+    return JobStatus(id=job_id, state=JobState.RUNNING, progress=progress)
+
+
+def test_beyond_ten_jobs_plain_progress_is_one_fleet_line_per_finished_job() -> None:
+    """With more than ten jobs, plain progress prints a fleet tally, not a line per job change."""
+    count = FLEET_THRESHOLD + 2
+    stream = io.StringIO()
+    reporter = make_reporter([f"job-{n}" for n in range(count)], stream)
+    assert isinstance(reporter, PlainReporter)
+    for index in range(count):
+        reporter.status(index, running(f"job-{index}", 50))
+    failure = JobFailedError("boom", job_id="job-0")
+    for index in range(count):
+        reporter.finished(index, failure if index == 0 else None)
+    reporter.close()
+    lines = stream.getvalue().splitlines()
+    assert lines[0] == f"jobs: waiting for {count} jobs"
+    assert lines[1:] == [f"jobs: {n}/{count} done, 1 failed" for n in range(1, count + 1)]
+
+
+def test_a_terminal_gets_live_bars_and_falls_back_to_lines_without_rich(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """On a terminal progress is rich bars; with rich missing it is plain lines instead."""
+    bars = Terminal()
+    reporter = make_reporter(["train-01"], bars)
+    assert not isinstance(reporter, PlainReporter)
+    reporter.status(0, running("j", 40))
+    reporter.finished(0, None)
+    reporter.close()
+    assert "train-01" in bars.getvalue()
+    assert "100%" in bars.getvalue()
+    monkeypatch.setitem(sys.modules, "rich.console", None)
+    monkeypatch.setitem(sys.modules, "rich.progress", None)
+    lines = Terminal()
+    fallback = make_reporter(["train-01"], lines)
+    assert isinstance(fallback, PlainReporter)
+    fallback.status(0, running("j", 40))
+    assert lines.getvalue() == "train-01: running 40%\n"
