@@ -15,7 +15,9 @@ from gpcn_async.testing import FakeGPCN
 
 ROOT = Path(__file__).parent.parent
 README = (ROOT / "README.md").read_text()
-EXAMPLE_BLOCK = re.compile(r"<!-- example: (?P<path>\S+) -->\n```python\n(?P<code>.*?)```", re.S)
+EXAMPLE_BLOCK = re.compile(
+    r"<!-- example: (?P<path>\S+) -->\n```(?:python|sh)\n(?P<code>.*?)```", re.S
+)
 
 
 def readme_examples() -> list[tuple[str, str]]:
@@ -30,6 +32,8 @@ def test_readme_has_its_examples() -> None:
         "examples/quickstart.py",
         "examples/create_and_wait.py",
         "examples/testing_with_fake.py",
+        "examples/testing_with_plugin.py",
+        "examples/curl_workflow.sh",
         "examples/stop_training_fleet.py",
         "examples/provision_with_fallback.py",
     } <= paths

@@ -1,7 +1,8 @@
 """Testing support: ``FakeGPCN``, a fake GPCN API served over real HTTP on 127.0.0.1.
 
 The fake speaks either wire dialect (``"guide"`` or ``"reference"``), keeps a catalog, VMs and jobs
-in memory, enforces a rate limit, logs every request and injects faults::
+in memory, scripts job progress and outcomes, enforces a rate limit, logs every request and
+injects faults::
 
     from gpcn_async.testing import FakeGPCN
 
@@ -9,6 +10,14 @@ in memory, enforces a rate limit, logs every request and injects faults::
         fake.inject("POST", "/resource/gpu", status=503)
         async with fake.client() as gpcn:
             ...
+
+Three ways to use it:
+
+- in code: ``async with FakeGPCN(...) as fake`` (see ``FakeGPCN`` for what a test can script);
+- with pytest: the plugin ``gpcn_async.testing.pytest_plugin`` (registered through the
+  ``pytest11`` entry point) gives the fixtures ``gpcn_fake`` and ``gpcn_client`` and the markers
+  ``gpcn_dialect`` and ``gpcn_fake``;
+- standalone: ``python -m gpcn_async.testing --port 8080`` serves it for curl or any client.
 
 It is built on ``aiohttp.web`` and the standard library only: it never uses the SDK's models or
 converters, so it checks the wire contract independently of the client code.
@@ -18,6 +27,7 @@ from gpcn_async.testing._catalog import DatacenterSpec, SeriesSpec, Sku
 from gpcn_async.testing._faults import Fault
 from gpcn_async.testing._jobs import JobRecord, JobScript
 from gpcn_async.testing._log import RecordedRequest
+from gpcn_async.testing._render import gateway_page
 from gpcn_async.testing._server import FakeGPCN
 from gpcn_async.testing._state import VmRecord
 
@@ -31,4 +41,5 @@ __all__ = [
     "SeriesSpec",
     "Sku",
     "VmRecord",
+    "gateway_page",
 ]

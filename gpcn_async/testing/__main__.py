@@ -1,7 +1,17 @@
 """Serve the fake GPCN API standalone: ``python -m gpcn_async.testing --port 8080``.
 
 Prints the base URL (ending in ``/v1``) as the first line on stdout and the API key it accepts as
-the second, then serves on 127.0.0.1 until interrupted (Ctrl-C or SIGTERM).
+the second, then serves on 127.0.0.1 until interrupted (Ctrl-C or SIGTERM), and exits 0. Bad
+options exit 2, a port that cannot be listened on exits 1. Options::
+
+    --port N            TCP port (0: any free port; default 8080)
+    --api-key KEY       the key to accept (generated unless given)
+    --dialect D         guide or reference (default reference)
+    --seed-vms N        start with N running VMs
+    --job-polls N       jobs finish on their N-th poll (default 2)
+    --job-duration S    jobs finish S seconds after creation instead
+    --rate-limit N      requests allowed per window (default 100000)
+    --rate-window S     the rate limit window in seconds (default 60)
 """
 
 from __future__ import annotations
@@ -28,6 +38,25 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--dialect", choices=("guide", "reference"), default="reference", help="wire dialect"
     )
+    parser.add_argument(
+        "--seed-vms", type=int, default=0, metavar="N", help="start with N running VMs"
+    )
+    parser.add_argument(
+        "--job-polls", type=int, default=2, metavar="N", help="jobs finish on their N-th poll"
+    )
+    parser.add_argument(
+        "--job-duration",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="jobs finish this long after creation instead",
+    )
+    parser.add_argument(
+        "--rate-limit", type=int, default=100_000, metavar="N", help="requests per window"
+    )
+    parser.add_argument(
+        "--rate-window", type=float, default=60.0, metavar="SECONDS", help="rate limit window"
+    )
     return parser
 
 
@@ -48,6 +77,10 @@ async def serve(fake: FakeGPCN, stop: asyncio.Event | None = None) -> None:
         async with fake:
             sys.stdout.write(f"{fake.url}\n{fake.api_key}\n")
             sys.stdout.flush()
+            sys.stderr.write(
+                f"FakeGPCN ({fake.dialect} dialect) serving at {fake.url}; Ctrl-C to stop\n"
+            )
+            sys.stderr.flush()
             await stop.wait()
     finally:
         for signum in signals:
@@ -57,14 +90,27 @@ async def serve(fake: FakeGPCN, stop: asyncio.Event | None = None) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse the command line and serve until interrupted; return the exit status."""
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
     try:
-        fake = FakeGPCN(dialect=args.dialect, api_key=args.api_key, port=args.port)
+        fake = FakeGPCN(
+            dialect=args.dialect,
+            api_key=args.api_key,
+            port=args.port,
+            seed_vms=args.seed_vms,
+            job_polls=args.job_polls,
+            job_duration=args.job_duration,
+            rate_limit=args.rate_limit,
+            rate_window=args.rate_window,
+        )
     except ValueError as exc:
-        sys.stderr.write(f"error: {exc}\n")
-        return 2
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(fake))
+        parser.error(str(exc))  # exits 2
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(serve(fake))
+    except OSError as exc:
+        sys.stderr.write(f"error: cannot serve on 127.0.0.1:{args.port}: {exc}\n")
+        return 1
     return 0
 
 

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from gpcn_async.testing._catalog import GPU_COUNTS, SeriesSpec, skus_for
+from gpcn_async.testing._catalog import GPU_COUNTS, SeriesSpec
 from gpcn_async.testing._jobs import JobRecord, JobScript
 from gpcn_async.testing._render import (
     ROUTE_NOT_FOUND,
@@ -266,7 +266,7 @@ class Api:
             return self._error(409, message)
         sku_code = order.extras.get("skuCode")
         if sku_code is not None and sku_code not in {
-            sku.code for sku in skus_for(series, gpu_count)
+            sku.code for sku in state.catalog.skus(series, gpu_count)
         }:
             return self._error(400, f"Unknown SKU {sku_code!r} for this configuration")
         vm = state.add_vm(

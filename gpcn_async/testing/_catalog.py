@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+
+from gpcn_async.testing._checks import require_int, require_text
 
 __all__ = [
     "GPU_COUNTS",
@@ -18,6 +21,8 @@ __all__ = [
     "SeriesSpec",
     "Sku",
     "fake_uuid",
+    "require_gpu_count",
+    "skus_for",
 ]
 
 GPU_COUNTS: tuple[int, ...] = (1, 2, 4, 8)
@@ -185,11 +190,14 @@ class Catalog:
         series: The GPU series, in catalog order.
         datacenters: The datacenters, in catalog order.
         available: The orderable ``(series_code, datacenter_id, gpu_count)`` keys.
+        custom_skus: SKUs set for a ``(series_code, gpu_count)`` configuration, replacing the
+            derived ones (see ``skus_for``).
     """
 
     series: list[SeriesSpec] = field(default_factory=list)
     datacenters: list[DatacenterSpec] = field(default_factory=list)
     available: set[tuple[str, str, int]] = field(default_factory=set)
+    custom_skus: dict[tuple[str, int], tuple[Sku, ...]] = field(default_factory=dict)
 
     @classmethod
     def seeded(cls) -> Catalog:
@@ -229,12 +237,16 @@ class Catalog:
         """Add a series (guide id: the next integer).
 
         Raises:
-            ValueError: The code is empty or already in the catalog.
+            ValueError: An empty code or name, a code already in the catalog, or a per-GPU size
+                that is not an int >= 1.
         """
-        if not code or not name:
-            raise ValueError(f"series code and name must be non-empty, got {code!r}, {name!r}")
+        require_text("series code", code)
+        require_text("series name", name)
         if self.find_series(code) is not None:
             raise ValueError(f"series code {code!r} is already in the catalog")
+        require_int("vcpu_per_gpu", vcpu_per_gpu, 1)
+        require_int("memory_gib_per_gpu", memory_gib_per_gpu, 1)
+        require_int("storage_gb_per_gpu", storage_gb_per_gpu, 1)
         spec = SeriesSpec(
             guide_id=max((s.guide_id for s in self.series), default=0) + 1,
             id=fake_uuid("series", code),
@@ -263,8 +275,7 @@ class Catalog:
         Raises:
             ValueError: The name is empty or already in the catalog.
         """
-        if not name:
-            raise ValueError("datacenter name must be non-empty")
+        require_text("datacenter name", name)
         if any(dc.name == name for dc in self.datacenters):
             raise ValueError(f"datacenter {name!r} is already in the catalog")
         spec = DatacenterSpec(
@@ -306,14 +317,76 @@ class Catalog:
         Raises:
             ValueError: Unknown series or datacenter, or a count not in 1, 2, 4, 8.
         """
-        if self.find_series(series_code) is None:
-            raise ValueError(f"unknown series code {series_code!r}")
+        self.series_by_code(series_code)
         if self.find_datacenter(datacenter_id) is None:
             raise ValueError(f"unknown datacenter id {datacenter_id!r}")
-        if gpu_count not in GPU_COUNTS:
-            raise ValueError(f"gpu_count must be one of 1, 2, 4, 8, got {gpu_count!r}")
+        require_gpu_count(gpu_count)
         key = (series_code, datacenter_id, gpu_count)
         if available:
             self.available.add(key)
         else:
             self.available.discard(key)
+
+    def series_by_code(self, series_code: str) -> SeriesSpec:
+        """Return the series with this code.
+
+        Raises:
+            ValueError: No such series (the message lists the known codes).
+        """
+        for spec in self.series:
+            if spec.code == series_code:
+                return spec
+        known = ", ".join(repr(spec.code) for spec in self.series) or "none"
+        raise ValueError(f"unknown series code {series_code!r} (known: {known})")
+
+    def skus(self, spec: SeriesSpec, gpu_count: int) -> list[Sku]:
+        """Return the SKUs of a configuration: those set by ``set_skus``, else the derived ones."""
+        custom = self.custom_skus.get((spec.code, gpu_count))
+        return list(custom) if custom is not None else skus_for(spec, gpu_count)
+
+    def skus_of(self, series_code: str, gpu_count: int) -> list[Sku]:
+        """Return the SKUs of a configuration given by series code.
+
+        Raises:
+            ValueError: Unknown series, or a count not in 1, 2, 4, 8.
+        """
+        spec = self.series_by_code(series_code)
+        return self.skus(spec, require_gpu_count(gpu_count))
+
+    def set_skus(self, series_code: str, gpu_count: int, skus: Sequence[Sku] | None) -> None:
+        """Replace the SKUs of a configuration (None: back to the derived ones).
+
+        Raises:
+            ValueError: Unknown series, a bad count, no SKU, an item that is not a ``Sku``, or
+                a SKU code given twice.
+        """
+        spec = self.series_by_code(series_code)
+        require_gpu_count(gpu_count)
+        if skus is None:
+            self.custom_skus.pop((spec.code, gpu_count), None)
+            return
+        items: tuple[object, ...] = tuple(skus)
+        if not items:
+            raise ValueError(
+                "a configuration needs at least one SKU; to make it unorderable use "
+                "set_availability(..., available=False)"
+            )
+        strangers = [item for item in items if not isinstance(item, Sku)]
+        if strangers:
+            raise ValueError(f"skus must be Sku objects, got {strangers[0]!r}")
+        codes = [item.code for item in items if isinstance(item, Sku)]
+        for code in codes:
+            if not code or codes.count(code) > 1:
+                raise ValueError(f"SKU codes must be non-empty and unique, got {codes!r}")
+        self.custom_skus[spec.code, gpu_count] = tuple(skus)
+
+
+def require_gpu_count(gpu_count: object) -> int:
+    """Return ``gpu_count`` if it is 1, 2, 4 or 8 (an int, not a bool).
+
+    Raises:
+        ValueError: Naming the bad value.
+    """
+    if isinstance(gpu_count, bool) or not isinstance(gpu_count, int) or gpu_count not in GPU_COUNTS:
+        raise ValueError(f"gpu_count must be one of 1, 2, 4, 8, got {gpu_count!r}")
+    return gpu_count

@@ -11,7 +11,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from gpcn_async.testing._checks import require_int, require_seconds
+from gpcn_async.testing._checks import (
+    require_int,
+    require_method,
+    require_path_glob,
+    require_seconds,
+)
 
 __all__ = ["Fault", "FaultTable", "method_matches", "path_matches"]
 
@@ -60,14 +65,8 @@ class Fault:
         Raises:
             ValueError: Naming the bad argument.
         """
-        method: object = self.method
-        path: object = self.path
-        if not isinstance(method, str) or not method:
-            raise ValueError(f"method must be '*' or an HTTP method, got {method!r}")
-        if not isinstance(path, str) or not path.startswith(("/", "*")):
-            raise ValueError(
-                f"path must be a glob relative to /v1 such as '/resource/gpu/*', got {self.path!r}"
-            )
+        self.method = require_method(self.method)
+        self.path = require_path_glob(self.path)
         if self.status is not None:
             require_int("status", self.status, 100, 599)
         if self.times is not None:
@@ -81,11 +80,13 @@ class Fault:
             raise ValueError(
                 f"disconnect sends no answer, so status {self.status!r} cannot be sent"
             )
+        pairs: list[tuple[object, object]] = list(self.headers.items())
+        if not all(isinstance(k, str) and isinstance(v, str) for k, v in pairs):
+            raise ValueError(f"headers must map strings to strings, got {self.headers!r}")
         if self.disconnect and self.headers:
             raise ValueError("disconnect sends no answer, so headers cannot be sent")
         if self.after_commit and self.status is None and not self.disconnect:
             raise ValueError("after_commit needs a status or disconnect to replace the answer with")
-        self.method = self.method.upper()
         self.headers = dict(self.headers)
 
     @property

@@ -2,18 +2,20 @@
 
 A job finishes either after a number of polls that include it (the poll that makes it terminal
 answers the terminal state) or after a duration since its creation. Progress rises linearly from 0
-to 100 at success; a failure or cancellation keeps the last progress.
+to 100 at success, or follows a scripted curve: one value per poll, or equal slices of the
+duration. A failure or cancellation keeps the last progress (the curve's last value).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Literal, cast
 
-from gpcn_async.testing._checks import require_int, require_seconds
+from gpcn_async.testing._checks import require_int, require_seconds, require_text
 
-__all__ = ["OUTCOMES", "JobRecord", "JobScript", "Outcome", "make_script"]
+__all__ = ["OUTCOMES", "JobRecord", "JobScript", "Outcome", "check_progress", "make_script"]
 
 Outcome = Literal["succeeded", "failed", "cancelled"]
 """How a job ends."""
@@ -33,12 +35,45 @@ class JobScript:
         duration: Finish ``duration`` seconds after the job was created.
         outcome: ``"succeeded"``, ``"failed"`` or ``"cancelled"``.
         error: The failure text (failed or cancelled jobs only).
+        progress: The progress values reported while running, or None for a linear rise. With
+            ``polls``, the k-th poll reports ``progress[k - 1]`` (so ``polls`` is
+            ``len(progress) + 1``); with ``duration``, the values take equal slices of it.
     """
 
     polls: int | None = 2
     duration: float | None = None
     outcome: Outcome = "succeeded"
     error: str | None = None
+    progress: tuple[int, ...] | None = None
+
+
+def check_progress(progress: object) -> tuple[int, ...]:
+    """Return a progress curve as a tuple after checking it.
+
+    Raises:
+        ValueError: Not a non-empty sequence of ints from 0 to 100, or a value below the one
+            before it (progress never goes back).
+    """
+    if (
+        isinstance(progress, str | bytes)
+        or not isinstance(progress, Sequence)
+        or not progress
+        or not all(
+            isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 100
+            for value in progress
+        )
+    ):
+        raise ValueError(
+            f"progress must be a non-empty sequence of ints from 0 to 100, got {progress!r}"
+        )
+    curve = tuple(progress)
+    for index in range(1, len(curve)):
+        if curve[index] < curve[index - 1]:
+            raise ValueError(
+                f"progress never goes back, but progress[{index}]={curve[index]} is below "
+                f"progress[{index - 1}]={curve[index - 1]} in {list(curve)}"
+            )
+    return curve
 
 
 def make_script(
@@ -49,12 +84,18 @@ def make_script(
     error: str | None,
     default: JobScript,
     allow_cancelled: bool = True,
+    progress: Sequence[int] | None = None,
 ) -> JobScript:
-    """Validate scripting arguments and build a script; the timing falls back to ``default``.
+    """Validate scripting arguments and build a script.
+
+    Without ``polls``, ``duration`` and ``progress`` the timing and curve are ``default``'s; a
+    ``progress`` curve without a timing means one value per poll (``polls = len(progress) + 1``).
 
     Raises:
         ValueError: Both timings, ``polls < 1``, a negative or non-finite duration, an unknown
-            outcome, ``"cancelled"`` where the dialect has none, or an error text for a success.
+            outcome, ``"cancelled"`` where the dialect has none, an error text that is not a
+            non-empty string or is given for a success, a bad curve, or ``polls`` that do not fit
+            the curve.
     """
     if polls is not None and duration is not None:
         raise ValueError(
@@ -68,15 +109,26 @@ def make_script(
         raise ValueError(f"outcome must be one of {', '.join(OUTCOMES)}, got {outcome!r}")
     if outcome == "cancelled" and not allow_cancelled:
         raise ValueError("outcome 'cancelled' is impossible in the guide dialect (no such status)")
+    if error is not None:
+        require_text("error (or None)", error)
     if error is not None and outcome == "succeeded":
         raise ValueError(f"error {error!r} given for a job scripted to succeed")
+    curve = None if progress is None else check_progress(progress)
+    if curve is not None and duration is None:
+        if polls is not None and polls != len(curve) + 1:
+            raise ValueError(
+                f"polls={polls!r} does not fit progress {list(curve)}: a curve of {len(curve)} "
+                f"values needs polls={len(curve) + 1} (one poll per value, then the final one)"
+            )
+        polls = len(curve) + 1
     if polls is None and duration is None:
-        polls, duration = default.polls, default.duration
+        polls, duration, curve = default.polls, default.duration, default.progress
     return JobScript(
         polls=polls,
         duration=duration,
         outcome=cast("Outcome", outcome),
         error=error,
+        progress=curve,
     )
 
 
@@ -147,22 +199,39 @@ class JobRecord:
             self.poll_count += 1
         if self.terminal:
             return False
-        script = self.script
+        script, curve = self.script, self.script.progress
         if script.duration is not None:
             elapsed = now - self.started
             done = elapsed >= script.duration
-            progress = 0 if done else min(99, int(100 * elapsed / script.duration))
+            share = elapsed / script.duration if script.duration else 1.0
+            if curve is not None:
+                progress = curve[min(len(curve) - 1, int(len(curve) * share))]
+            else:
+                progress = 0 if done else min(99, int(100 * share))
         else:
             target = script.polls or 1
             done = self.poll_count >= target
-            progress = min(99, 100 * self.poll_count // target)
+            if curve is not None:
+                progress = curve[min(self.poll_count, len(curve)) - 1] if self.poll_count else 0
+            else:
+                progress = min(99, 100 * self.poll_count // target)
         if done:
-            self.state = script.outcome
-            if script.outcome == "succeeded":
-                self.progress = 100
-            self.updated_at = self.completed_at = wall
+            if curve is not None:  # the whole curve has played, observed or not
+                self.progress = max(self.progress, curve[-1])
+            self.finish(script.outcome, wall=wall, error=script.error)
             return True
         if progress > self.progress:
             self.progress = progress
             self.updated_at = wall
         return False
+
+    def finish(self, outcome: Outcome, *, wall: datetime, error: str | None = None) -> None:
+        """End the job now with ``outcome`` and failure text ``error``.
+
+        Success shows 100 %; a failure or cancellation keeps the progress reached.
+        """
+        self.script = replace(self.script, outcome=outcome, error=error)
+        self.state = outcome
+        if outcome == "succeeded":
+            self.progress = 100
+        self.updated_at = self.completed_at = wall

@@ -18,7 +18,8 @@ from datetime import datetime, timedelta
 from http import HTTPStatus
 from typing import Any, Final
 
-from gpcn_async.testing._catalog import DatacenterSpec, SeriesSpec, Sku, skus_for
+from gpcn_async.testing._catalog import DatacenterSpec, SeriesSpec, Sku
+from gpcn_async.testing._checks import require_int
 from gpcn_async.testing._jobs import JobRecord
 from gpcn_async.testing._state import State, VmRecord
 
@@ -28,6 +29,7 @@ __all__ = [
     "ROUTE_NOT_FOUND",
     "Reply",
     "error_body",
+    "gateway_page",
     "inventory_data",
     "job_body",
     "rate_limited_body",
@@ -164,6 +166,27 @@ def rate_limited_body(dialect: str, retry_after: int) -> dict[str, Any]:
             "retryAfter": retry_after,
         },
     }
+
+
+def gateway_page(status: int = 502) -> str:
+    """Return the HTML error page a gateway in front of the API sends, e.g. for a 502.
+
+    Use it as a fault's body: ``fake.inject("*", "/resource/*", status=502,
+    body=gateway_page(502))``. The fake sends a body starting with ``<`` as ``text/html``.
+
+    Args:
+        status: The HTTP status the page is about (400 to 599).
+
+    Raises:
+        ValueError: A status outside 400 to 599.
+    """
+    require_int("status", status, 400, 599)
+    title = f"{status} {_phrase(status)}"
+    return (
+        f"<html>\r\n<head><title>{title}</title></head>\r\n<body>\r\n"
+        f"<center><h1>{title}</h1></center>\r\n<hr><center>nginx</center>\r\n"
+        "</body>\r\n</html>\r\n"
+    )
 
 
 def _phrase(status: int) -> str:
@@ -349,7 +372,7 @@ def inventory_data(
             for count in counts:
                 if not catalog.is_available(spec.code, dc.id, count):
                     continue
-                skus = skus_for(spec, count)
+                skus = catalog.skus(spec, count)
                 gpu_counts.append(
                     {
                         "count": count,

@@ -14,7 +14,7 @@ import math
 import secrets
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
@@ -22,8 +22,14 @@ from typing import TYPE_CHECKING, Any, Self
 from aiohttp import web
 
 from gpcn_async.testing._api import Api, Call
-from gpcn_async.testing._catalog import Catalog, DatacenterSpec, SeriesSpec
-from gpcn_async.testing._checks import require_int, require_seconds
+from gpcn_async.testing._catalog import Catalog, DatacenterSpec, SeriesSpec, Sku
+from gpcn_async.testing._checks import (
+    require_int,
+    require_method,
+    require_path_glob,
+    require_seconds,
+    require_text,
+)
 from gpcn_async.testing._faults import Fault, FaultTable
 from gpcn_async.testing._jobs import JobRecord, JobScript, make_script
 from gpcn_async.testing._log import HeaderDict, RecordedRequest, RequestLog
@@ -88,6 +94,22 @@ class FakeGPCN:
             async with fake.client() as gpcn:
                 vm = await (await gpcn.gpu.create(...)).wait()
 
+    What a test can script, by group of methods:
+
+    - catalog: ``series``, ``datacenters``, ``add_series``, ``add_datacenter``,
+      ``set_availability``, ``is_available``, ``clear_availability``, ``skus``, ``set_skus``;
+    - VMs: ``add_vm``, ``vms``, ``created_vm_count``;
+    - jobs: ``script_jobs`` (defaults), ``script_next_jobs``, ``script_job``, ``add_job``,
+      ``finish_job``, ``jobs``, ``poll_count``;
+    - faults: ``inject`` (status, body, headers, delay, disconnect, after commit),
+      ``race_next_create`` (409), ``set_unsupported`` (501), ``fail_bulk``, ``provider_outage``,
+      ``gpu_enabled`` (403);
+    - rate limiting: ``set_rate_limit``, ``rate_limit``, ``rate_window``, ``rate_limited_count``;
+    - the request log: ``requests``, ``requests_to``, ``count``, ``clear_requests``.
+
+    Every scripting method checks its arguments and raises ``ValueError`` naming the bad value
+    for an impossible set-up.
+
     Args:
         dialect: Which wire dialect to speak.
         api_key: The key it accepts (``X-API-Key``); generated when not given.
@@ -99,6 +121,8 @@ class FakeGPCN:
         job_polls: By default a job finishes on its ``job_polls``-th poll.
         job_duration: When given, jobs finish this many seconds after creation instead.
         seed_catalog: Start with 3 series, 3 datacenters and some availability.
+        seed_vms: Start with this many ``Running`` VMs (``vm-0001``, ...), spread over the
+            catalog's series and datacenters; needs ``seed_catalog``.
 
     Raises:
         ValueError: A bad argument (the message names it).
@@ -117,6 +141,7 @@ class FakeGPCN:
         job_polls: int = 2,
         job_duration: float | None = None,
         seed_catalog: bool = True,
+        seed_vms: int = 0,
     ) -> None:
         if dialect not in DIALECTS:
             raise ValueError(f"dialect must be 'guide' or 'reference', got {dialect!r}")
@@ -128,6 +153,11 @@ class FakeGPCN:
         require_int("job_polls", job_polls, 1)
         if job_duration is not None:
             require_seconds("job_duration", job_duration)
+        require_int("seed_vms", seed_vms, 0)
+        if seed_vms and not seed_catalog:
+            raise ValueError(
+                f"seed_vms={seed_vms} needs seed_catalog=True: seeded VMs use its series"
+            )
         default = make_script(
             polls=None if job_duration is not None else job_polls,
             duration=job_duration,
@@ -154,6 +184,12 @@ class FakeGPCN:
         self._runner: web.AppRunner | None = None
         self._delaying: set[asyncio.Task[Any]] = set()
         self._url: str | None = None
+        catalog = self._state.catalog
+        for index in range(seed_vms):
+            self._state.add_vm(
+                series_code=catalog.series[index % len(catalog.series)].code,
+                datacenter_id=catalog.datacenters[index % len(catalog.datacenters)].id,
+            )
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -353,13 +389,36 @@ class FakeGPCN:
         """Every request received, in arrival order (a copy)."""
         return list(self._log.entries)
 
-    def requests_to(self, method: str = "*", path: str = "*") -> list[RecordedRequest]:
-        """Return the requests with this method (``"*"``: any) and path (an fnmatch glob)."""
-        return self._log.select(method, path)
+    def requests_to(
+        self, method: str = "*", path: str = "*", *, status: int | None = None
+    ) -> list[RecordedRequest]:
+        """Return the logged requests that match, in arrival order.
 
-    def count(self, method: str = "*", path: str = "*") -> int:
-        """Count the requests with this method (``"*"``: any) and path (an fnmatch glob)."""
-        return len(self._log.select(method, path))
+        Args:
+            method: ``"*"`` (any) or an HTTP method, in any case.
+            path: An fnmatch glob relative to ``/v1``, e.g. ``"/resource/gpu/*/start"``.
+            status: Only requests answered with this status (0: dropped or unanswered).
+
+        Raises:
+            ValueError: An unknown method, a path not starting with ``/`` or ``*`` (or starting
+                with ``/v1``), or a status that is not an int from 0 to 599.
+        """
+        method, path = require_method(method), require_path_glob(path)
+        if status is not None:
+            require_int("status", status, 0, 599)
+        return [
+            entry
+            for entry in self._log.select(method, path)
+            if status is None or entry.status == status
+        ]
+
+    def count(self, method: str = "*", path: str = "*", *, status: int | None = None) -> int:
+        """Count the logged requests that match (arguments as for ``requests_to``).
+
+        Raises:
+            ValueError: A bad method, path or status (see ``requests_to``).
+        """
+        return len(self.requests_to(method, path, status=status))
 
     def clear_requests(self) -> None:
         """Forget the requests received so far."""
@@ -374,6 +433,16 @@ class FakeGPCN:
             ValueError: ``limit < 1`` or ``window <= 0``.
         """
         self._limiter.reset(limit, window)
+
+    @property
+    def rate_limit(self) -> int:
+        """The requests allowed per window."""
+        return self._limiter.limit
+
+    @property
+    def rate_window(self) -> float:
+        """The rate limit window's length in seconds."""
+        return self._limiter.window
 
     @property
     def rate_limited_count(self) -> int:
@@ -535,23 +604,91 @@ class FakeGPCN:
         """The datacenters of the catalog (a copy of the list)."""
         return list(self._state.catalog.datacenters)
 
-    def add_series(self, code: str, name: str, *, description: str = "") -> SeriesSpec:
+    def add_series(
+        self,
+        code: str,
+        name: str,
+        *,
+        description: str = "",
+        gpu_model: str | None = None,
+        vcpu_per_gpu: int = 16,
+        memory_gib_per_gpu: int = 120,
+        storage_gb_per_gpu: int = 1000,
+    ) -> SeriesSpec:
         """Add a GPU series (unavailable everywhere until ``set_availability``).
 
+        Its SKUs are derived per GPU count from the per-GPU sizes (see ``skus``) unless
+        ``set_skus`` replaces them. The guide dialect shows it with the next integer id.
+
+        Args:
+            code: The series code, e.g. ``"nvidia-b200"``.
+            name: The display name.
+            description: A short description.
+            gpu_model: The GPU model in SKU descriptions (default: derived from ``name``).
+            vcpu_per_gpu: vCPUs of a VM per GPU.
+            memory_gib_per_gpu: Memory (GiB) of a VM per GPU.
+            storage_gb_per_gpu: Disk (GB) of a VM per GPU.
+
+        Returns:
+            The new series, with its ids.
+
         Raises:
-            ValueError: An empty or duplicate code.
+            ValueError: An empty or duplicate code, an empty name, or a size that is not an
+                int >= 1.
         """
-        return self._state.catalog.add_series(code, name, description=description)
+        return self._state.catalog.add_series(
+            code,
+            name,
+            description=description,
+            gpu_model=gpu_model,
+            vcpu_per_gpu=vcpu_per_gpu,
+            memory_gib_per_gpu=memory_gib_per_gpu,
+            storage_gb_per_gpu=storage_gb_per_gpu,
+        )
 
     def add_datacenter(
-        self, name: str, *, code: str | None = None, region: str | None = None
+        self,
+        name: str,
+        *,
+        code: str | None = None,
+        region: str | None = None,
+        country_abbr: str = "US",
+        country: str = "United States",
     ) -> DatacenterSpec:
         """Add a datacenter (code and region derived from the name unless given).
+
+        Returns:
+            The new datacenter, with its id.
 
         Raises:
             ValueError: An empty or duplicate name.
         """
-        return self._state.catalog.add_datacenter(name, code=code, region=region)
+        return self._state.catalog.add_datacenter(
+            name, code=code, region=region, country_abbr=country_abbr, country=country
+        )
+
+    def skus(self, series_code: str, gpu_count: int) -> list[Sku]:
+        """Return the SKUs of a configuration, the standard one first.
+
+        By default a configuration has one SKU (``<code>-<n>x``), plus a high-storage one
+        (``<code>-<n>x-hs``) from 4 GPUs up; ``set_skus`` replaces them.
+
+        Raises:
+            ValueError: An unknown series, or a count not in 1, 2, 4, 8.
+        """
+        return self._state.catalog.skus_of(series_code, gpu_count)
+
+    def set_skus(self, series_code: str, gpu_count: int, skus: Sequence[Sku] | None) -> None:
+        """Replace the SKUs of a configuration (None: back to the derived ones).
+
+        The inventory lists them (reference dialect), a create may name one as ``skuCode`` (an
+        unknown one answers 400), and a VM created without one runs on the first.
+
+        Raises:
+            ValueError: An unknown series, a bad count, an empty list, an item that is not a
+                ``Sku``, or a SKU code given twice.
+        """
+        self._state.catalog.set_skus(series_code, gpu_count, skus)
 
     def set_availability(
         self,
@@ -647,10 +784,13 @@ class FakeGPCN:
         Raises:
             KeyError: An unknown job id.
         """
+        return self._job(job_id).poll_count
+
+    def _job(self, job_id: str) -> JobRecord:
         job = self._state.jobs.get(job_id)
         if job is None:
             raise KeyError(f"unknown job id {job_id!r}")
-        return job.poll_count
+        return job
 
     def _script(
         self,
@@ -659,6 +799,7 @@ class FakeGPCN:
         duration: float | None,
         outcome: str,
         error: str | None,
+        progress: Sequence[int] | None,
         default: JobScript,
     ) -> JobScript:
         return make_script(
@@ -668,6 +809,7 @@ class FakeGPCN:
             error=error,
             default=default,
             allow_cancelled=self.dialect != "guide",
+            progress=progress,
         )
 
     def script_jobs(
@@ -677,18 +819,28 @@ class FakeGPCN:
         duration: float | None = None,
         outcome: str = "succeeded",
         error: str | None = None,
+        progress: Sequence[int] | None = None,
     ) -> None:
-        """Set what future jobs do (without polls or duration the current timing stays).
+        """Set what future jobs do by default (``script_next_jobs`` scripts take precedence).
+
+        Without ``polls``, ``duration`` and ``progress`` the current timing and curve stay.
 
         Args:
             polls: Finish on the ``polls``-th poll that includes the job.
-            duration: Finish ``duration`` seconds after creation.
-            outcome: ``"succeeded"``, ``"failed"`` or ``"cancelled"`` (reference only).
-            error: The failure text.
+            duration: Finish ``duration`` seconds after creation (polled or not).
+            outcome: ``"succeeded"``, ``"failed"`` or ``"cancelled"`` (reference dialect only:
+                the guide has no such status).
+            error: The failure text of a failed or cancelled job.
+            progress: The progress curve: the values (0 to 100, never decreasing) reported while
+                running. With polls, one value per poll and then the final poll, so ``polls``
+                defaults to (and must be) ``len(progress) + 1``; with ``duration``, the values
+                take equal slices of it. Without a curve progress rises linearly. Success
+                reports 100; a failure keeps the last value.
 
         Raises:
             ValueError: Both timings, ``polls < 1``, ``duration < 0``, an unknown or impossible
-                outcome, or an error text for a success.
+                outcome, an error text for a success, a bad curve, or ``polls`` that do not fit
+                the curve.
         """
         state = self._state
         state.default_script = self._script(
@@ -696,6 +848,7 @@ class FakeGPCN:
             duration=duration,
             outcome=outcome,
             error=error,
+            progress=progress,
             default=state.default_script,
         )
 
@@ -707,8 +860,11 @@ class FakeGPCN:
         duration: float | None = None,
         outcome: str = "succeeded",
         error: str | None = None,
+        progress: Sequence[int] | None = None,
     ) -> None:
         """Queue a script for each of the next ``count`` jobs created (see ``script_jobs``).
+
+        Queued scripts are used in order, one per new job, before the defaults apply again.
 
         Raises:
             ValueError: ``count < 1`` or a bad script (see ``script_jobs``).
@@ -720,6 +876,7 @@ class FakeGPCN:
             duration=duration,
             outcome=outcome,
             error=error,
+            progress=progress,
             default=state.default_script,
         )
         state.next_scripts.extend([script] * count)
@@ -732,6 +889,7 @@ class FakeGPCN:
         duration: float | None = None,
         outcome: str = "succeeded",
         error: str | None = None,
+        progress: Sequence[int] | None = None,
     ) -> None:
         """Change what an existing job does (polls and duration count from its creation).
 
@@ -739,14 +897,49 @@ class FakeGPCN:
             KeyError: An unknown job id.
             ValueError: The job already finished, or a bad script (see ``script_jobs``).
         """
-        job = self._state.jobs.get(job_id)
-        if job is None:
-            raise KeyError(f"unknown job id {job_id!r}")
+        job = self._job(job_id)
         if job.terminal:
             raise ValueError(f"job {job_id!r} already finished ({job.state})")
         job.script = self._script(
-            polls=polls, duration=duration, outcome=outcome, error=error, default=job.script
+            polls=polls,
+            duration=duration,
+            outcome=outcome,
+            error=error,
+            progress=progress,
+            default=job.script,
         )
+
+    def finish_job(
+        self, job_id: str, *, outcome: str = "succeeded", error: str | None = None
+    ) -> None:
+        """End a running job now, whatever its script; the next poll reports the end.
+
+        Its effects apply at once, as on a scripted end: a created VM becomes ``Running`` (or is
+        removed if the create failed or was cancelled), a deleted VM disappears, and so on.
+
+        Args:
+            job_id: The job.
+            outcome: ``"succeeded"``, ``"failed"`` or ``"cancelled"`` (reference dialect only).
+            error: The failure text (failed or cancelled only; a failure without one reports
+                ``"Job failed"``).
+
+        Raises:
+            KeyError: An unknown job id.
+            ValueError: The job already finished, an unknown or impossible outcome, or an error
+                text for a success.
+        """
+        job = self._job(job_id)
+        if job.terminal:
+            raise ValueError(f"job {job_id!r} already finished ({job.state})")
+        script = self._script(
+            polls=None,
+            duration=None,
+            outcome=outcome,
+            error=error,
+            progress=None,
+            default=job.script,
+        )
+        self._state.finish(job, script.outcome, script.error)
 
     def add_job(
         self,
@@ -757,22 +950,24 @@ class FakeGPCN:
         duration: float | None = None,
         outcome: str = "succeeded",
         error: str | None = None,
+        progress: Sequence[int] | None = None,
     ) -> str:
         """Start a bare job (e.g. one "started elsewhere", to attach to) and return its id.
 
-        Its effects apply to ``resource_id`` if such a VM exists.
+        Its effects apply to ``resource_id`` if such a VM exists. Without a timing or curve it
+        takes the default script (queued ``script_next_jobs`` scripts are left for real jobs).
 
         Raises:
             ValueError: An empty operation or a bad script (see ``script_jobs``).
         """
-        if not operation:
-            raise ValueError("operation must be a non-empty string")
+        require_text("operation", operation)
         state = self._state
         script = self._script(
             polls=polls,
             duration=duration,
             outcome=outcome,
             error=error,
+            progress=progress,
             default=state.default_script,
         )
         return state.new_job(operation, resource_id, script=script).id

@@ -14,8 +14,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from gpcn_async.testing._catalog import GPU_COUNTS, Catalog, SeriesSpec, Sku, skus_for
-from gpcn_async.testing._jobs import JobRecord, JobScript
+from gpcn_async.testing._catalog import Catalog, SeriesSpec, Sku, require_gpu_count
+from gpcn_async.testing._checks import require_text
+from gpcn_async.testing._jobs import JobRecord, JobScript, Outcome
 
 __all__ = ["ACTION_STATUS", "State", "VmRecord"]
 
@@ -113,7 +114,7 @@ class State:
 
     def sku_of(self, vm: VmRecord) -> Sku:
         """Return the SKU a VM runs on."""
-        skus = skus_for(self.series_of(vm), vm.gpu_count)
+        skus = self.catalog.skus(self.series_of(vm), vm.gpu_count)
         for sku in skus:
             if sku.code == vm.sku_code:
                 return sku
@@ -150,20 +151,20 @@ class State:
             if not catalog.series:
                 raise ValueError("the catalog has no series: pass series_code or add_series()")
             series_code = catalog.series[0].code
-        elif catalog.find_series(series_code) is None:
-            raise ValueError(f"unknown series code {series_code!r}")
+        else:
+            catalog.series_by_code(series_code)
         if datacenter_id is None:
             if not catalog.datacenters:
                 raise ValueError("the catalog has no datacenter: pass one or add_datacenter()")
             datacenter_id = catalog.datacenters[0].id
         elif catalog.find_datacenter(datacenter_id) is None:
             raise ValueError(f"unknown datacenter id {datacenter_id!r}")
-        if gpu_count not in GPU_COUNTS or isinstance(gpu_count, bool):
-            raise ValueError(f"gpu_count must be one of 1, 2, 4, 8, got {gpu_count!r}")
+        require_gpu_count(gpu_count)
         if id is not None and (not id or id in self.vms):
             raise ValueError(f"VM id {id!r} is empty or already used")
-        if name is not None and not name:
-            raise ValueError("VM name must be non-empty")
+        if name is not None:
+            require_text("VM name", name)
+        require_text("VM status", status)
         if created_at is not None and created_at.tzinfo is None:
             raise ValueError(f"created_at must be timezone-aware, got {created_at!r}")
         self._serial += 1
@@ -240,6 +241,11 @@ class State:
             self._advance(job, now=now, wall=wall, polled=True)
             found.append(job)
         return found
+
+    def finish(self, job: JobRecord, outcome: Outcome, error: str | None) -> None:
+        """End a running job now, with the same effects as a scripted end."""
+        job.finish(outcome, wall=self.wall(), error=error)
+        self._apply(job)
 
     def _advance(self, job: JobRecord, *, now: float, wall: datetime, polled: bool) -> None:
         if job.advance(now=now, wall=wall, polled=polled):

@@ -1,49 +1,217 @@
-"""A pytest plugin with the fixtures ``gpcn_fake`` and ``gpcn_client``.
+"""A pytest plugin: the fixtures ``gpcn_fake`` and ``gpcn_client``, the markers that configure them.
 
-Enable it with the ``pytest11`` entry point (``gpcn_async = "gpcn_async.testing.pytest_plugin"``)
-or ``-p gpcn_async.testing.pytest_plugin``. The fixtures are async: they need pytest-asyncio.
+Installing gpcn_async enables it through the ``pytest11`` entry point (``gpcn_async =
+"gpcn_async.testing.pytest_plugin"``); with plugin autoloading disabled, add
+``-p gpcn_async.testing.pytest_plugin``. The fixtures are async, so they need pytest-asyncio, in
+auto mode or in strict mode (mark the tests ``@pytest.mark.asyncio``).
 
-Choose the dialect by parametrizing ``gpcn_dialect`` (default ``"reference"``)::
+Fixtures:
 
-    @pytest.mark.parametrize("gpcn_dialect", ["guide", "reference"])
+- ``gpcn_fake``: a started ``FakeGPCN`` speaking ``gpcn_dialect``, closed after the test;
+- ``gpcn_client``: a ``gpcn_async.Client`` pointed at ``gpcn_fake``, with millisecond retry and
+  poll delays, closed after the test;
+- ``gpcn_dialect``: the dialect, ``"reference"`` unless a marker, a parametrization or your own
+  fixture of that name says otherwise.
+
+Markers (on a test, a class, or a module's ``pytestmark``)::
+
+    @pytest.mark.gpcn_dialect("guide")  # this dialect
+    @pytest.mark.gpcn_dialect("guide", "reference")  # the test runs once per dialect
+    @pytest.mark.gpcn_fake(job_polls=1, seed_vms=3)  # FakeGPCN options (not dialect)
+    @pytest.mark.gpcn_client(poll=PollPolicy(timeout=1.0))  # Client options
     async def test_lists(gpcn_client, gpcn_fake): ...
+
+For ``gpcn_fake`` and ``gpcn_client`` the marker closest to the test wins for each option.
+Parametrizing ``gpcn_dialect`` directly (``@pytest.mark.parametrize("gpcn_dialect", [...])``)
+works too, but not together with the ``gpcn_dialect`` marker on the same test.
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from gpcn_async.testing._render import DIALECTS
 from gpcn_async.testing._server import FakeGPCN
 
 if TYPE_CHECKING:
     from gpcn_async import Client
 
-__all__ = ["gpcn_client", "gpcn_dialect", "gpcn_fake"]
+__all__ = [
+    "gpcn_client",
+    "gpcn_dialect",
+    "gpcn_fake",
+    "pytest_configure",
+    "pytest_generate_tests",
+]
 
 try:
     from pytest_asyncio import fixture as _async_fixture
 except ImportError:  # pragma: no cover - without pytest-asyncio the async fixtures cannot run
     _async_fixture = pytest.fixture  # type: ignore[assignment]
 
+_DEFAULT_DIALECT = "reference"
+_MARKERS = (
+    (
+        "gpcn_dialect(*dialects): run the test against FakeGPCN in these wire dialects "
+        "('guide', 'reference'), once per dialect (gpcn_async plugin)"
+    ),
+    (
+        "gpcn_fake(**options): FakeGPCN options for the gpcn_fake fixture, e.g. job_polls=1, "
+        "seed_vms=3 (gpcn_async plugin)"
+    ),
+    (
+        "gpcn_client(**options): Client options for the gpcn_client fixture, overriding its "
+        "fast defaults (gpcn_async plugin)"
+    ),
+)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the plugin's markers (so ``--strict-markers`` accepts them)."""
+    for line in _MARKERS:
+        config.addinivalue_line("markers", line)
+
+
+def _marker_dialects(marker: pytest.Mark) -> list[str]:
+    """Return the dialects a ``gpcn_dialect`` marker names.
+
+    Raises:
+        ValueError: No dialect, an unknown one, one given twice, or keyword arguments.
+    """
+    dialects = list(marker.args)
+    if marker.kwargs or not dialects:
+        raise ValueError(
+            "@pytest.mark.gpcn_dialect takes one or more dialect names, e.g. "
+            f"gpcn_dialect('guide'), got args={marker.args!r} kwargs={marker.kwargs!r}"
+        )
+    for dialect in dialects:
+        if dialect not in DIALECTS:
+            raise ValueError(
+                f"@pytest.mark.gpcn_dialect: dialect must be 'guide' or 'reference', "
+                f"got {dialect!r}"
+            )
+    if len(set(dialects)) != len(dialects):
+        raise ValueError(f"@pytest.mark.gpcn_dialect names a dialect twice: {dialects!r}")
+    return dialects
+
+
+def _parametrizes_dialect(node: pytest.Item | pytest.Function) -> bool:
+    """Tell whether ``@pytest.mark.parametrize`` names ``gpcn_dialect`` on this test."""
+    for marker in node.iter_markers("parametrize"):
+        argnames = marker.args[0] if marker.args else marker.kwargs.get("argnames", ())
+        if isinstance(argnames, str):
+            argnames = argnames.split(",")
+        if "gpcn_dialect" in {str(name).strip() for name in argnames}:
+            return True
+    return False
+
+
+def _dialect_choice(node: pytest.Item | pytest.Function) -> list[str] | None:
+    """Return the dialects the closest ``gpcn_dialect`` marker names, or None without one.
+
+    Raises:
+        ValueError: A bad marker, or a marker and a parametrization of ``gpcn_dialect`` together.
+    """
+    marker = node.get_closest_marker("gpcn_dialect")
+    if marker is None:
+        return None
+    dialects = _marker_dialects(marker)
+    if _parametrizes_dialect(node):
+        raise ValueError(
+            "use either @pytest.mark.gpcn_dialect or "
+            "@pytest.mark.parametrize('gpcn_dialect', ...), not both"
+        )
+    return dialects
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Parametrize ``gpcn_dialect`` from the closest ``gpcn_dialect`` marker, if any.
+
+    A bad marker is left alone here and reported by the fixtures, as an error of that test only.
+    """
+    if "gpcn_dialect" not in metafunc.fixturenames:
+        return
+    try:
+        dialects = _dialect_choice(metafunc.definition)
+    except ValueError:
+        return
+    if dialects is not None:
+        metafunc.parametrize("gpcn_dialect", dialects, ids=dialects)
+
+
+def _marker_options(node: pytest.Item, name: str) -> dict[str, Any]:
+    """Merge the keyword arguments of every ``name`` marker, the closest winning.
+
+    Raises:
+        ValueError: A marker with positional arguments.
+    """
+    options: dict[str, Any] = {}
+    for marker in reversed(list(node.iter_markers(name))):
+        if marker.args:
+            raise ValueError(
+                f"@pytest.mark.{name} takes keyword arguments only, got {marker.args!r}"
+            )
+        options.update(marker.kwargs)
+    return options
+
+
+_FAKE_OPTIONS = frozenset(inspect.signature(FakeGPCN).parameters) - {"dialect"}
+
 
 @pytest.fixture
-def gpcn_dialect() -> str:
-    """The wire dialect ``gpcn_fake`` speaks; parametrize or override it to change it."""
-    return "reference"
+def gpcn_dialect(request: pytest.FixtureRequest) -> str:
+    """The wire dialect ``gpcn_fake`` speaks: ``"reference"`` unless a marker says otherwise.
+
+    The ``gpcn_dialect`` marker parametrizes it; you may also parametrize it directly or
+    override this fixture in a conftest.py (e.g. with ``params=["guide", "reference"]``).
+
+    Raises:
+        ValueError: A bad ``gpcn_dialect`` marker on the test.
+    """
+    _dialect_choice(request.node)
+    return str(getattr(request, "param", _DEFAULT_DIALECT))
 
 
 @_async_fixture
-async def gpcn_fake(gpcn_dialect: str) -> AsyncIterator[FakeGPCN]:
-    """A running ``FakeGPCN`` speaking ``gpcn_dialect``, closed after the test."""
-    async with FakeGPCN(dialect=gpcn_dialect) as fake:
+async def gpcn_fake(gpcn_dialect: str, request: pytest.FixtureRequest) -> AsyncIterator[FakeGPCN]:
+    """A running ``FakeGPCN`` speaking ``gpcn_dialect``, closed after the test.
+
+    Options come from ``@pytest.mark.gpcn_fake(...)`` markers (any ``FakeGPCN`` argument but
+    ``dialect``; choose that with ``@pytest.mark.gpcn_dialect``).
+
+    Raises:
+        ValueError: A bad ``gpcn_dialect`` or ``gpcn_fake`` marker on the test.
+    """
+    _dialect_choice(request.node)
+    options = _marker_options(request.node, "gpcn_fake")
+    if "dialect" in options:
+        raise ValueError(
+            "choose the dialect with @pytest.mark.gpcn_dialect(...), not gpcn_fake(dialect=...)"
+        )
+    unknown = sorted(set(options) - _FAKE_OPTIONS)
+    if unknown:
+        raise ValueError(
+            f"@pytest.mark.gpcn_fake: unknown FakeGPCN option(s) {unknown}; "
+            f"known: {sorted(_FAKE_OPTIONS)}"
+        )
+    async with FakeGPCN(dialect=gpcn_dialect, **options) as fake:
         yield fake
 
 
 @_async_fixture
-async def gpcn_client(gpcn_fake: FakeGPCN) -> AsyncIterator[Client]:
-    """A ``gpcn_async.Client`` pointed at ``gpcn_fake`` (fast retries and polls), closed after."""
-    async with gpcn_fake.client() as client:
+async def gpcn_client(gpcn_fake: FakeGPCN, request: pytest.FixtureRequest) -> AsyncIterator[Client]:
+    """A ``gpcn_async.Client`` pointed at ``gpcn_fake`` (fast retries and polls), closed after.
+
+    ``@pytest.mark.gpcn_client(...)`` markers give ``Client`` arguments that override the fast
+    defaults of ``FakeGPCN.client()``.
+
+    Raises:
+        ValueError: A ``gpcn_client`` marker with positional arguments.
+    """
+    options = _marker_options(request.node, "gpcn_client")
+    async with gpcn_fake.client(**options) as client:
         yield client

@@ -1,10 +1,6 @@
 from __future__ import annotations
 
 import re
-import signal
-import subprocess
-import sys
-import urllib.request
 from typing import Any
 
 import aiohttp
@@ -12,12 +8,7 @@ import pytest
 
 import gpcn_async.testing
 from gpcn_async.testing import FakeGPCN
-from gpcn_async.testing import pytest_plugin as plugin
 from tests.fake.fake_support import DIALECTS, running
-
-# Use the plugin's fixtures in this module (as the pytest11 entry point would everywhere).
-gpcn_dialect = plugin.gpcn_dialect
-gpcn_fake = plugin.gpcn_fake
 
 
 def test_all_is_sorted_and_importable() -> None:
@@ -89,30 +80,3 @@ async def test_dialect_is_exposed(dialect: str) -> None:
     """The fake reports the dialect it was built with."""
     async with running(dialect=dialect) as (fake, _wire):
         assert fake.dialect == dialect
-
-
-@pytest.mark.parametrize("gpcn_dialect", ["guide"])
-async def test_plugin_fixture_runs_a_fake_in_the_chosen_dialect(gpcn_fake: FakeGPCN) -> None:
-    """The plugin's ``gpcn_fake`` fixture is a running fake speaking ``gpcn_dialect``."""
-    assert gpcn_fake.dialect == "guide"
-    assert gpcn_fake.url.startswith("http://127.0.0.1:")
-
-
-def test_command_line_prints_url_and_key_then_serves() -> None:
-    """``python -m gpcn_async.testing`` prints URL and key, answers requests, stops on SIGINT."""
-    command = [sys.executable, "-m", "gpcn_async.testing", "--port", "0", "--api-key", "gpcn_cli"]
-    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as process:  # noqa: S603
-        try:
-            assert process.stdout is not None
-            url = process.stdout.readline().strip()
-            key = process.stdout.readline().strip()
-            assert re.fullmatch(r"http://127\.0\.0\.1:\d+/v1", url)
-            assert key == "gpcn_cli"
-            request = urllib.request.Request(  # noqa: S310 - loopback http by design
-                url + "/resource/gpu", headers={"X-API-Key": key}
-            )
-            with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310
-                assert response.status == 200
-        finally:
-            process.send_signal(signal.SIGINT)
-            assert process.wait(timeout=5) == 0

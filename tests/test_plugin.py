@@ -1,0 +1,190 @@
+"""The pytest plugin, used from a throwaway project in a temp dir, as a user's project would.
+
+The throwaway projects have no conftest.py and no ``-p``: the fixtures and markers come from the
+``pytest11`` entry point of the installed package alone.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+pytest_plugins = ["pytester"]
+
+ROOT = Path(__file__).parent.parent
+# The README's plugin example, run here because it needs the plugin's fixtures.
+EXAMPLE = ROOT / "examples" / "testing_with_plugin.py"
+
+INI = """
+[pytest]
+asyncio_mode = {mode}
+asyncio_default_fixture_loop_scope = function
+filterwarnings = error
+addopts = --strict-markers -p no:cacheprovider -p no:hypothesispytest
+"""
+# Each in-process run re-imports what it loads (pytester restores sys.modules afterwards), so
+# hypothesis' plugin, which would import all of hypothesis every time, stays off.
+
+
+def project(pytester: pytest.Pytester, mode: str, tests: str) -> None:
+    """Write a throwaway project: an ini file in ``mode`` and one test module."""
+    pytester.makeini(INI.format(mode=mode))
+    pytester.makepyfile(test_user=textwrap.dedent(tests))
+
+
+USES_EVERYTHING = """
+    import pytest
+
+    from gpcn_async import Client, PollPolicy, RetryPolicy, ServerError
+    from gpcn_async.testing import FakeGPCN
+
+    pytestmark = pytest.mark.gpcn_fake(job_polls=3, seed_vms=1)
+
+
+    async def test_defaults(gpcn_fake: FakeGPCN, gpcn_client: Client) -> None:
+        assert gpcn_fake.dialect == "reference"
+        assert gpcn_fake.url.startswith("http://127.0.0.1:")
+        assert [vm.name async for vm in gpcn_client.gpu.list()] == ["vm-0001"]
+        assert gpcn_fake.count("GET", "/resource/gpu") == 1
+
+
+    @pytest.mark.gpcn_dialect("guide")
+    async def test_one_dialect(gpcn_fake: FakeGPCN, gpcn_dialect: str) -> None:
+        assert gpcn_fake.dialect == gpcn_dialect == "guide"
+
+
+    @pytest.mark.gpcn_dialect("guide", "reference")
+    @pytest.mark.gpcn_fake(job_polls=1)
+    async def test_both_dialects(gpcn_client: Client, gpcn_fake: FakeGPCN) -> None:
+        offer = next((await gpcn_client.gpu.inventory()).offers(gpu_count=1))
+        job = await gpcn_client.gpu.create(
+            name="x", datacenter_id=offer.datacenter_id, series_id=offer.series_id, gpu_count=1
+        )
+        vm = await job
+        assert vm.name == "x"
+        assert gpcn_fake.poll_count(job.id) == 1  # job_polls=1: the closest marker wins
+        assert len(gpcn_fake.vms) == 2  # seed_vms=1 from the module's marker still applies
+
+
+    @pytest.mark.parametrize("gpcn_dialect", ["guide"])
+    async def test_parametrized(gpcn_fake: FakeGPCN) -> None:
+        assert gpcn_fake.dialect == "guide"
+
+
+    @pytest.mark.gpcn_client(retry=RetryPolicy(max_retries=0))
+    async def test_client_options(gpcn_client: Client, gpcn_fake: FakeGPCN) -> None:
+        gpcn_fake.inject("GET", "/resource/gpu/*", status=503)
+        with pytest.raises(ServerError):
+            await gpcn_client.gpu.get("abc")
+        assert gpcn_fake.count("GET", "/resource/gpu/abc") == 1  # not retried
+
+
+    def test_plain_tests_do_not_start_a_fake() -> None:
+        assert True
+"""
+
+
+def test_fixtures_and_markers_work_in_auto_mode(pytester: pytest.Pytester) -> None:
+    """In auto mode the fixtures, both markers, client options and parametrizing all work."""
+    project(pytester, "auto", USES_EVERYTHING)
+    result = pytester.runpytest("-v")
+    result.assert_outcomes(passed=7)
+    result.stdout.fnmatch_lines_random(
+        [
+            "*test_one_dialect[[]guide[]] PASSED*",
+            "*test_both_dialects[[]guide[]] PASSED*",
+            "*test_both_dialects[[]reference[]] PASSED*",
+        ]
+    )
+
+
+def test_fixtures_work_in_strict_mode(pytester: pytest.Pytester) -> None:
+    """In strict mode the async fixtures work for tests marked ``asyncio``."""
+    project(
+        pytester,
+        "strict",
+        """
+        import pytest
+
+        from gpcn_async import Client
+        from gpcn_async.testing import FakeGPCN
+
+
+        @pytest.mark.asyncio
+        @pytest.mark.gpcn_dialect("guide", "reference")
+        async def test_reads(gpcn_client: Client, gpcn_fake: FakeGPCN) -> None:
+            vm_id = gpcn_fake.add_vm(name="train-01")
+            assert (await gpcn_client.gpu.get(vm_id)).name == "train-01"
+        """,
+    )
+    result = pytester.runpytest()
+    result.assert_outcomes(passed=2)
+
+
+def test_markers_are_registered(pytester: pytest.Pytester) -> None:
+    """``pytest --markers`` lists the three markers of the plugin."""
+    pytester.makeini(INI.format(mode="auto"))
+    result = pytester.runpytest("--markers")
+    result.stdout.fnmatch_lines_random(
+        [
+            "@pytest.mark.gpcn_dialect(*dialects):*",
+            "@pytest.mark.gpcn_fake(**options):*",
+            "@pytest.mark.gpcn_client(**options):*",
+        ]
+    )
+    assert result.ret == 0
+
+
+def test_bad_markers_fail_with_a_clear_message(pytester: pytest.Pytester) -> None:
+    """Unknown dialects or options, and conflicting dialect choices, fail naming the problem."""
+    project(
+        pytester,
+        "auto",
+        """
+        import pytest
+
+
+        @pytest.mark.gpcn_fake(dialect="guide")
+        async def test_dialect_in_fake_marker(gpcn_fake) -> None: ...
+
+
+        @pytest.mark.gpcn_fake(jobs_polls=1)
+        async def test_misspelled_option(gpcn_fake) -> None: ...
+
+
+        @pytest.mark.gpcn_dialect("graphql")
+        async def test_unknown_dialect(gpcn_fake) -> None: ...
+        """,
+    )
+    pytester.makepyfile(
+        test_both=textwrap.dedent(
+            """
+            import pytest
+
+
+            @pytest.mark.gpcn_dialect("guide")
+            @pytest.mark.parametrize("gpcn_dialect", ["reference"])
+            async def test_twice(gpcn_fake) -> None: ...
+            """
+        )
+    )
+    result = pytester.runpytest()
+    result.assert_outcomes(errors=4)
+    result.stdout.fnmatch_lines_random(
+        [
+            "*not gpcn_fake(dialect=...)*",
+            "*unknown FakeGPCN option(s) [[]'jobs_polls'[]]*",
+            "*dialect must be 'guide' or 'reference', got 'graphql'*",
+            "*use either @pytest.mark.gpcn_dialect or*",
+        ]
+    )
+
+
+def test_readme_example_passes(pytester: pytest.Pytester) -> None:
+    """The README's plugin example passes: 5 tests, each in both dialects."""
+    pytester.makeini(INI.format(mode="auto"))
+    pytester.makepyfile(test_example=EXAMPLE.read_text())
+    result = pytester.runpytest()
+    result.assert_outcomes(passed=10)
