@@ -24,7 +24,7 @@ converters, so it checks the wire contract independently of the client code.
 """
 
 from gpcn_async.testing._catalog import DatacenterSpec, SeriesSpec, Sku
-from gpcn_async.testing._faults import Fault
+from gpcn_async.testing._faults import Fault, RandomFaults
 from gpcn_async.testing._jobs import JobRecord, JobScript
 from gpcn_async.testing._log import RecordedRequest
 from gpcn_async.testing._render import gateway_page
@@ -37,6 +37,7 @@ __all__ = [
     "Fault",
     "JobRecord",
     "JobScript",
+    "RandomFaults",
     "RecordedRequest",
     "SeriesSpec",
     "Sku",

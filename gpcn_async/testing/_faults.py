@@ -7,7 +7,8 @@ uses left wins and consumes one use.
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Mapping
+import random
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,7 +19,7 @@ from gpcn_async.testing._checks import (
     require_seconds,
 )
 
-__all__ = ["Fault", "FaultTable", "method_matches", "path_matches"]
+__all__ = ["Fault", "FaultTable", "RandomFaults", "method_matches", "path_matches"]
 
 
 def method_matches(pattern: str, method: str) -> bool:
@@ -104,11 +105,62 @@ class Fault:
         return method_matches(self.method, method) and path_matches(self.path, path)
 
 
+class RandomFaults:
+    """Faults thrown at random requests (see ``FakeGPCN.inject_random``).
+
+    Attributes:
+        rate: The chance, from 0 to 1, that a matching request gets a fault.
+        faults: The faults to choose from, each equally likely.
+        method: ``"*"`` or the HTTP method it applies to.
+        path: An fnmatch glob of paths relative to ``/v1``.
+        hits: How many requests it affected so far.
+    """
+
+    def __init__(
+        self,
+        rate: float,
+        faults: Sequence[Fault],
+        *,
+        method: str = "*",
+        path: str = "*",
+        seed: int | None = None,
+    ) -> None:
+        """Check the set-up and seed the random source.
+
+        Raises:
+            ValueError: A rate outside [0, 1] or no faults to choose from.
+        """
+        given: object = rate
+        if isinstance(given, bool) or not isinstance(given, int | float) or not 0 <= given <= 1:
+            raise ValueError(f"rate must be a probability from 0 to 1, got {rate!r}")
+        if not faults:
+            raise ValueError("faults must hold at least one fault to choose from")
+        self.rate = float(rate)
+        self.faults = tuple(faults)
+        self.method = require_method(method)
+        self.path = require_path_glob(path)
+        self.hits = 0
+        # Chaos for tests, not security: a seeded PRNG makes a failing soak run reproducible.
+        self._random = random.Random(seed)  # noqa: S311
+
+    def take(self, method: str, path: str) -> Fault | None:
+        """Return a fault for this request, by chance, or None."""
+        if not (method_matches(self.method, method) and path_matches(self.path, path)):
+            return None
+        if self._random.random() >= self.rate:
+            return None
+        self.hits += 1
+        fault = self._random.choice(self.faults)
+        fault.hits += 1
+        return fault
+
+
 class FaultTable:
-    """The injected faults, in injection order."""
+    """The injected faults, in injection order, then the random ones."""
 
     def __init__(self) -> None:
         self.faults: list[Fault] = []
+        self.random: RandomFaults | None = None
 
     def add(self, fault: Fault) -> Fault:
         """Add a fault after the existing ones."""
@@ -116,8 +168,9 @@ class FaultTable:
         return fault
 
     def clear(self) -> None:
-        """Remove every fault."""
+        """Remove every fault, random ones included."""
         self.faults.clear()
+        self.random = None
 
     def take(self, method: str, path: str) -> Fault | None:
         """Return the first unexhausted fault matching the request, counting a hit on it."""
@@ -125,4 +178,4 @@ class FaultTable:
             if not fault.exhausted and fault.matches(method, path):
                 fault.hits += 1
                 return fault
-        return None
+        return self.random.take(method, path) if self.random is not None else None

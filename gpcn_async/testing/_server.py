@@ -30,7 +30,7 @@ from gpcn_async.testing._checks import (
     require_seconds,
     require_text,
 )
-from gpcn_async.testing._faults import Fault, FaultTable
+from gpcn_async.testing._faults import Fault, FaultTable, RandomFaults
 from gpcn_async.testing._jobs import JobRecord, JobScript, make_script
 from gpcn_async.testing._log import HeaderDict, RecordedRequest, RequestLog
 from gpcn_async.testing._ratelimit import Decision, FixedWindowLimiter, validate_limits
@@ -39,6 +39,7 @@ from gpcn_async.testing._render import (
     ROUTE_NOT_FOUND,
     Reply,
     error_body,
+    gateway_page,
     rate_limited_body,
     success_body,
 )
@@ -51,6 +52,18 @@ __all__ = ["FakeGPCN"]
 
 _HOST = "127.0.0.1"
 _SHUTDOWN_TIMEOUT = 0.25
+
+DEFAULT_RANDOM_FAULTS: tuple[Mapping[str, Any], ...] = (
+    {"status": 500},
+    {"status": 502, "body": gateway_page(502)},
+    {"status": 503},
+    {"status": 504},
+    {"status": 429, "headers": {"Retry-After": "0.01"}},
+    {"disconnect": True},
+    {"disconnect": True, "after_commit": True},
+    {"status": 500, "after_commit": True},
+)
+"""The mix ``inject_random()`` chooses from by default."""
 
 
 def _relative(path: str) -> str | None:
@@ -582,6 +595,47 @@ class FakeGPCN:
             after_commit=after_commit,
         )
         return self._faults.add(fault)
+
+    def inject_random(
+        self,
+        rate: float,
+        *,
+        faults: Sequence[Mapping[str, Any]] | None = None,
+        method: str = "*",
+        path: str = "*",
+        seed: int | None = None,
+    ) -> RandomFaults:
+        """Throw faults at random matching requests: chaos for soak tests.
+
+        Each matching request that no injected fault takes gets, with probability ``rate``, one
+        of ``faults`` (each equally likely). The default mix is what a real deployment shows:
+        500, 502 with a gateway's HTML page, 503, 504, 429 with a short ``Retry-After``, and
+        dropped connections, before and after the request took effect. A later call replaces
+        the random faults; ``clear_faults()`` removes them.
+
+        Args:
+            rate: The chance, from 0 to 1, that a matching request gets a fault.
+            faults: ``inject()`` keyword arguments (without ``times``) of each fault to choose
+                from, e.g. ``[{"status": 503}, {"disconnect": True}]``.
+            method: ``"*"`` or an HTTP method.
+            path: An fnmatch glob relative to ``/v1``.
+            seed: Seeds the random choices, so that a run can be replayed.
+
+        Returns:
+            The random faults; ``hits`` counts the requests they affected.
+
+        Raises:
+            ValueError: A rate outside [0, 1], or a fault ``inject()`` would refuse.
+        """
+        specs = DEFAULT_RANDOM_FAULTS if faults is None else faults
+        made = []
+        for spec in specs:
+            if "times" in spec:
+                raise ValueError(f"random faults have no times, got {dict(spec)!r}")
+            made.append(Fault(method="*", path="*", times=None, **spec))
+        chaos = RandomFaults(rate, made, method=method, path=path, seed=seed)
+        self._faults.random = chaos
+        return chaos
 
     @property
     def faults(self) -> list[Fault]:
