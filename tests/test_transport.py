@@ -374,3 +374,22 @@ async def test_secrets_never_reach_logs_errors_or_repr(
     assert secret not in caplog.text
     assert all(secret not in text for text in texts)
     assert "gpcn_…" in texts[0]
+
+
+async def test_logging_tells_each_attempt_retry_and_pause(
+    fake: FakeGPCN, gpcn: Client, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The gpcn_async logger gives one DEBUG line per attempt and INFO for retries and pauses."""
+    caplog.set_level(logging.DEBUG, logger="gpcn_async")
+    fake.inject(*GET_VMS, status=503)
+    fake.inject(*GET_VMS, status=429, headers={"Retry-After": "0.01"})
+    await gpcn.request(*GET_VMS)
+    ours = [r for r in caplog.records if r.name == "gpcn_async"]
+    attempts = [r.getMessage() for r in ours if r.levelno == logging.DEBUG]
+    assert len(attempts) == 3
+    assert attempts[0].startswith("GET /resource/gpu -> 503 (attempt 1, ")
+    assert attempts[1].startswith("GET /resource/gpu -> 429 (attempt 2, ")
+    assert attempts[2].startswith("GET /resource/gpu -> 200 (attempt 3, ")
+    infos = [r.getMessage() for r in ours if r.levelno == logging.INFO]
+    assert sum(message.startswith("retrying GET /resource/gpu") for message in infos) == 2
+    assert any("pausing all requests" in message for message in infos)
