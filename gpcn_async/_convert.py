@@ -24,8 +24,10 @@ shows the start of the body, except for SSH keys, whose body is a secret.
 
 from __future__ import annotations
 
+import functools
 import math
 import reprlib
+import sys
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Final, TypeVar, get_origin
@@ -135,7 +137,23 @@ field has that value (strings compared case-insensitively) wins. When no row mat
 unknown ``stage``/``status`` text means the job still runs (RUNNING), and a job that states
 nothing at all (a bare ``{"jobId": ...}`` in a 202 answer) was just accepted (PENDING)."""
 
-_STATE_FIELDS: Final = tuple(dict.fromkeys(field for field, _ in _JOB_STATES))
+
+def _index_states(
+    table: Mapping[tuple[str, object], JobState],
+) -> tuple[tuple[str, dict[tuple[type, object], tuple[int, JobState]]], ...]:
+    """``_JOB_STATES`` by field: ``(type, value) -> (row number, state)``, built once.
+
+    Decoding a job then costs one lookup per field instead of a walk over every row; the row
+    number keeps the table's rule that the first matching row wins. Keys carry the type so
+    that ``True`` and ``1`` stay apart, as in the table.
+    """
+    index: dict[str, dict[tuple[type, object], tuple[int, JobState]]] = {}
+    for number, ((field, expected), state) in enumerate(table.items()):
+        index.setdefault(field, {}).setdefault((type(expected), expected), (number, state))
+    return tuple(index.items())
+
+
+_STATE_INDEX: Final = _index_states(_JOB_STATES)
 _ERROR_FROM_MESSAGE: Final = frozenset({JobState.FAILED, JobState.CANCELLED})
 """States whose ``error`` falls back to the job's ``message`` when the server sent no error."""
 
@@ -229,7 +247,9 @@ def _decode(data: Any, cls: type[T], what: str, path: str = "data", *, secret: b
 
 def _exact(value: Any, cls: type[T]) -> T:
     """Structure hook for ``str``, ``int`` and ``bool``: the JSON type must match exactly."""
-    if isinstance(value, cls) and (cls is bool or not isinstance(value, bool)):
+    if type(value) is cls or (
+        isinstance(value, cls) and (cls is bool or not isinstance(value, bool))
+    ):
         return value
     raise _ShapeError(f"expected {_EXPECTED[cls]}, got {_kind(value)}")
 
@@ -238,11 +258,33 @@ def _timestamp(value: Any, _: Any) -> datetime:
     """Structure hook for ``datetime``: ISO 8601 text; a naive time is taken as UTC."""
     if not isinstance(value, str):
         raise _ShapeError(f"expected an ISO 8601 timestamp, got {_kind(value)}")
+    return _parse_timestamp(value)
+
+
+@functools.lru_cache(maxsize=256)
+def _parse_timestamp(value: str) -> datetime:
+    """Parse ISO 8601 text, sharing the (immutable) result among equal texts seen lately.
+
+    The jobs of one answer usually carry the same few timestamps (createdAt = updatedAt, one
+    estimatedCompletion): thousands of pending jobs then hold a few datetimes, not three each.
+    """
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
         raise _ShapeError("expected an ISO 8601 timestamp, got another string") from None
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
+def _optional(leaf: Callable[[Any, Any], T], cls: Any) -> Callable[[Any, Any], T | None]:
+    """Structure hook for ``X | None``: None, or whatever ``leaf`` makes of the value."""
+    as_is = cls if leaf is _exact else type(None)  # a value of exactly this type is kept
+
+    def structure_optional(value: Any, _: Any) -> T | None:
+        if value is None or type(value) is as_is:  # the usual cases, without a further call
+            return value  # None, or exactly cls for _exact
+        return leaf(value, cls)
+
+    return structure_optional
 
 
 def _percent(value: Any, _: Any) -> int | None:
@@ -282,21 +324,29 @@ def _strict_list_factory(type_: Any, converter: cattrs.Converter) -> Callable[[A
 # Dialect normalisation.
 
 _Path = tuple[str, ...]
-_Moves = tuple[tuple[_Path, tuple[_Path, ...]], ...]
+# A path compiled for speed: its first key, the keys below it (often none), the whole path.
+_Step = tuple[str, _Path, _Path]
+_Moves = tuple[tuple[_Step, tuple[_Step, ...]], ...]
+
+
+def _step(dotted: str) -> _Step:
+    path = tuple(dotted.split("."))
+    return (path[0], path[1:], path)
 
 
 def _compile_moves(spec: Mapping[str, tuple[str, ...]]) -> _Moves:
     """Split a moves table's dotted paths once, at import time."""
     return tuple(
-        (tuple(target.split(".")), tuple(tuple(source.split(".")) for source in sources))
+        (_step(target), tuple(_step(source) for source in sources))
         for target, sources in spec.items()
     )
 
 
-def _dig(obj: dict[str, Any], path: _Path) -> Any:
-    """The value at ``path`` in ``obj``, None when absent; a non-object on the way is an error."""
-    value = obj.get(path[0])
-    for depth, key in enumerate(path[1:], start=1):
+def _dig(obj: dict[str, Any], step: _Step) -> Any:
+    """The value at a path in ``obj``, None when absent; a non-object on the way is an error."""
+    head, rest, path = step
+    value = obj.get(head)
+    for depth, key in enumerate(rest, start=1):
         if value is None:
             return None
         if not isinstance(value, dict):
@@ -320,6 +370,7 @@ def _normalised(obj: Any, moves: _Moves, what: str) -> dict[str, Any]:
     """Check that ``obj`` is a JSON object; return it in the canonical form ``moves`` describe.
 
     The result is a new dict unless ``moves`` is empty; ``obj`` itself is never changed.
+    Single-key paths (most of them) are looked up inline: this runs for every decoded object.
     """
     if not isinstance(obj, dict):
         raise _ShapeError(f"expected {what} as an object, got {_kind(obj)}")
@@ -327,12 +378,12 @@ def _normalised(obj: Any, moves: _Moves, what: str) -> dict[str, Any]:
         return obj
     canonical = dict(obj)
     for target, sources in moves:
-        if _dig(canonical, target) is not None:
+        if (canonical.get(target[0]) if not target[1] else _dig(canonical, target)) is not None:
             continue
         for source in sources:
-            value = _dig(obj, source)
+            value = obj.get(source[0]) if not source[1] else _dig(obj, source)
             if value is not None:
-                _put(canonical, target, value)
+                _put(canonical, target[2], value)
                 break
     return canonical
 
@@ -381,6 +432,9 @@ _converter: Final = cattrs.Converter(detailed_validation=True)
 for _primitive in (str, int, bool):
     _converter.register_structure_hook(_primitive, _exact)
 _converter.register_structure_hook(datetime, _timestamp)
+for _leaf, _leaf_hook in ((str, _exact), (int, _exact), (bool, _exact), (datetime, _timestamp)):
+    # cattrs' own optional hook looks the inner type's hook up again on every value.
+    _converter.register_structure_hook(_leaf | None, _optional(_leaf_hook, _leaf))
 _converter.register_structure_hook_factory(_is_list, _strict_list_factory)
 configure_union_passthrough(int | str | None, _converter)
 
@@ -438,25 +492,39 @@ _structure_job_fields: Final = make_dict_structure_fn(
 _JOB_MOVES: Final = _compile_moves(_JOB_MOVES_SPEC)
 
 
-def _folded(value: Any) -> Any:
-    return value.lower() if isinstance(value, str) else value
-
-
 def _job_state(job: Mapping[str, Any]) -> JobState:
-    """Look a job object of either dialect up in ``_JOB_STATES``."""
-    seen = {field: _folded(job.get(field)) for field in _STATE_FIELDS}
-    for (field, expected), state in _JOB_STATES.items():
-        value = seen[field]
-        if type(value) is type(expected) and value == expected:
-            return state
-    stated = seen["stage"] is not None or seen["status"] is not None
+    """Look a job object of either dialect up in ``_JOB_STATES`` (through ``_STATE_INDEX``)."""
+    best: tuple[int, JobState] | None = None
+    for field, rows in _STATE_INDEX:
+        value = job.get(field)
+        if value is None:
+            continue
+        if isinstance(value, str):
+            value = value.lower()
+        elif not isinstance(value, bool | int | float):
+            continue  # an object or array matches no row (and cannot be a dict key)
+        row = rows.get((type(value), value))
+        if row is not None and (best is None or row < best):
+            best = row
+    if best is not None:
+        return best[1]
+    stated = job.get("stage") is not None or job.get("status") is not None
     return JobState.RUNNING if stated else JobState.PENDING
+
+
+_SHARED_JOB_TEXTS: Final = ("stage", "operation", "resourceType", "message")
+"""Job fields whose few values ("running", "delete", "Queued"...) repeat in every job: interned,
+so that thousands of pending jobs share one string each instead of holding a copy apiece."""
 
 
 def _structure_job(obj: Any, _: Any) -> JobStatus:
     job = _normalised(obj, _JOB_MOVES, "a job")
     if job.get("jobId") is None:
         raise _ShapeError("expected a job id (jobId or id), found none")
+    for key in _SHARED_JOB_TEXTS:
+        text = job.get(key)
+        if type(text) is str:
+            job[key] = sys.intern(text)
     state = job["state"] = _job_state(obj)
     if job.get("errorMessage") is None and state in _ERROR_FROM_MESSAGE:
         job["errorMessage"] = job.get("message")

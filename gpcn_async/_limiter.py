@@ -47,6 +47,7 @@ class RateLimiter:
         self._server_reset: float | None = None  # the reset of the newest window answered
         self._paused_until = 0.0
         self._in_flight = 0
+        self._queued = 0  # requests inside acquire() that could not take a slot at once
         self._lock = asyncio.Lock()
         self._users_waiting = 0
         self._users_done = asyncio.Event()
@@ -62,6 +63,23 @@ class RateLimiter:
         Raises:
             RateLimitError: the wait would exceed ``max_wait``.
         """
+        # The usual case: nobody is queued and the budget allows one more. Take it without
+        # suspending; the queue below keeps its order when requests must wait.
+        if (
+            not self._queued
+            and (not background or not self._users_waiting)
+            and self._wait_time(self._clock()) <= 0
+        ):
+            self._remaining -= 1
+            self._in_flight += 1
+            return
+        self._queued += 1
+        try:
+            await self._acquire_in_turn(background=background)
+        finally:
+            self._queued -= 1
+
+    async def _acquire_in_turn(self, *, background: bool) -> None:
         if background:
             while self._users_waiting:
                 await self._users_done.wait()

@@ -34,13 +34,14 @@ logger = logging.getLogger("gpcn_async")
 
 @attrs.frozen
 class Response:
-    """A decoded 2xx answer."""
+    """A decoded 2xx answer; ``sent`` is when its request left (``time.monotonic()``)."""
 
     status: int
     data: Any
     meta: Any
     message: str | None
     headers: Mapping[str, str]
+    sent: float = 0.0
 
 
 @attrs.define
@@ -52,6 +53,8 @@ class _Call:
     background: bool
     safe: bool
     attempt: int = 0
+    # The first attempt's failure, replayed to backoff so that it schedules the retries.
+    replay: _RetryableFailure | None = None
 
 
 class _RetryableFailure(Exception):  # noqa: N818 -- a control-flow signal for backoff, not an error
@@ -124,7 +127,8 @@ class Transport:
         self._max_rate_limit_wait = retry.max_rate_limit_wait
         self._max_tries = retry.max_retries + 1
         self._closed = False
-        # Built once: a decorator per request would cost allocations on the hot path.
+        # Built once: a decorator per request would cost allocations on the hot path. It is
+        # entered only after a first attempt failed in a way worth retrying (see request()).
         self._send_with_retries = backoff.on_exception(
             _retry_waits,
             _RetryableFailure,
@@ -134,7 +138,7 @@ class Transport:
             on_backoff=self._log_retry,
             base_delay=retry.base_delay,
             max_delay=retry.max_delay,
-        )(self._attempt)
+        )(self._retry_attempt)
 
     @property
     def closed(self) -> bool:
@@ -204,10 +208,29 @@ class Transport:
             background=background,
             safe=_wire.is_safe_to_resend(method, path),
         )
+        # Most requests succeed at once: the first attempt is made directly, and backoff (whose
+        # bookkeeping costs more than the rest of the pipeline) takes over only after it fails.
+        try:
+            return await self._attempt(call)
+        except _RetryableFailure as failure:
+            if self._max_tries <= 1:
+                raise failure.error from failure.error.__cause__
+            call.replay = failure
         try:
             return await self._send_with_retries(call)
         except _RetryableFailure as failure:
             raise failure.error from failure.error.__cause__
+
+    async def _retry_attempt(self, call: _Call) -> Response:
+        """What backoff calls: its first call replays the first attempt's failure, no request.
+
+        So backoff counts that attempt, waits as if it had just made it, and sends the
+        retries itself: ``max_tries`` attempts in all, as if it had made every one.
+        """
+        replay, call.replay = call.replay, None
+        if replay is not None:
+            raise replay
+        return await self._attempt(call)
 
     async def _attempt(self, call: _Call) -> Response:
         session = self._ensure_session()
@@ -238,17 +261,20 @@ class Transport:
                     self._limiter.observe(rate)
             finally:
                 self._limiter.release()
-        logger.debug(
-            "%s %s -> %d (attempt %d, %.3f s)",
-            call.method,
-            call.path,
-            status,
-            call.attempt,
-            time.monotonic() - started,
-        )
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug(
+                "%s %s -> %d (attempt %d, %.3f s)",
+                call.method,
+                call.path,
+                status,
+                call.attempt,
+                time.monotonic() - started,
+            )
         if 200 <= status < 300:
             envelope = _wire.decode_success(status, body)
-            return Response(status, envelope.data, envelope.meta, envelope.message, headers)
+            return Response(
+                status, envelope.data, envelope.meta, envelope.message, headers, started
+            )
         raise self._status_failure(call, status, body, headers)
 
     def _connection_failure(self, call: _Call, exc: BaseException, started: float) -> Exception:

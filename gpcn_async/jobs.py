@@ -13,7 +13,7 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator
 from datetime import datetime
 from typing import Any, Final, Generic, TypeVar
 
@@ -35,7 +35,7 @@ from gpcn_async.errors import (
 from gpcn_async.models import JobState, JobStatus
 from gpcn_async.policies import PollPolicy
 
-__all__ = ["Job", "Poller", "fetch_statuses", "next_poll_delay"]
+__all__ = ["Job", "Poller", "fetch_statuses", "next_poll_delay", "poll_schedule"]
 
 logger = logging.getLogger("gpcn_async")
 
@@ -78,47 +78,73 @@ class _Entry:
     """One job id the poller polls, shared by every waiter of that id."""
 
     __slots__ = (
-        "delays",
         "due",
         "error",
         "failures",
         "job_id",
         "last_error",
         "status",
+        "step",
         "subscribers",
         "waiters",
     )
 
-    def __init__(self, job_id: str, status: JobStatus | None, delays: Iterator[float]) -> None:
+    def __init__(self, job_id: str, status: JobStatus | None) -> None:
         self.job_id = job_id
         self.status = status
-        self.delays = delays
+        self.step = 0  # where this job is in the poller's backoff schedule
         self.due = 0.0
         self.error: GPCNError | None = None  # set when the wait must end with this error
         self.last_error: GPCNError | None = None  # the newest failed poll, while retrying
         self.failures = 0
         self.subscribers = 0
-        self.waiters: list[asyncio.Future[None]] = []
+        # A tuple: usually one waiter, and a 1-tuple is half the size of a 1-item list.
+        self.waiters: tuple[asyncio.Future[bool], ...] = ()
 
     @property
     def finished(self) -> bool:
         return self.error is not None or (self.status is not None and self.status.done)
 
     def publish(self) -> None:
-        """Wake every waiter of this entry."""
-        waiters, self.waiters = self.waiters, []
+        """Wake every waiter of this entry (its future's result True: "changed")."""
+        waiters, self.waiters = self.waiters, ()
         for waiter in waiters:
             if not waiter.done():
-                waiter.set_result(None)
+                waiter.set_result(True)
+
+    def next_gap(self, schedule: tuple[float, ...]) -> float:
+        """The next gap of the poll schedule; the last one repeats once it is reached.
+
+        A job keeps only its place in the schedule, one int: a generator per job would cost
+        memory, and 10,000 pending jobs may wait on one poller.
+        """
+        gap = schedule[min(self.step, len(schedule) - 1)]
+        self.step += 1
+        return gap
 
 
-def _poll_delays(policy: PollPolicy) -> Iterator[float]:
-    """The gaps between polls of one job: ``interval``, growing by ``multiplier``, capped."""
-    delays: Generator[float, Any, None] = backoff.expo(
+def poll_schedule(policy: PollPolicy) -> tuple[float, ...]:
+    """The gaps between polls of one job, from backoff's wait generator, up to the cap.
+
+    ``interval``, growing by ``multiplier`` up to ``max_interval``, which then repeats. Built
+    once per poller: every job follows the same schedule.
+    """
+    delays = backoff.expo(
         base=policy.multiplier, factor=policy.interval, max_value=policy.max_interval
     )
     next(delays)  # expo yields once before its first delay (backoff primes it the same way)
-    return delays
+    gaps: list[float] = []
+    for gap in delays:  # bounded: expo reaches max_value unless it never grows
+        gaps.append(min(gap, policy.max_interval))
+        if gap >= policy.max_interval or policy.multiplier == 1 or len(gaps) >= 100:
+            break
+    return tuple(gaps)
+
+
+def _expire(waiter: asyncio.Future[bool]) -> None:
+    """A waiter's deadline passed: resolve it with False ("not changed")."""
+    if not waiter.done():
+        waiter.set_result(False)
 
 
 class Poller:
@@ -131,6 +157,7 @@ class Poller:
     def __init__(self, transport: Transport, policy: PollPolicy, *, failure_limit: int) -> None:
         self._transport = transport
         self._policy = policy
+        self._schedule = poll_schedule(policy)
         self._failure_limit = max(1, failure_limit)
         self._entries: dict[str, _Entry] = {}
         self._task: asyncio.Task[None] | None = None
@@ -153,8 +180,8 @@ class Poller:
             raise TransportError(f"the client is closed; cannot wait for job {job_id}")
         entry = self._entries.get(job_id)
         if entry is None:
-            entry = _Entry(job_id, status, _poll_delays(self._policy))
-            entry.due = self._now() + next(entry.delays)
+            entry = _Entry(job_id, status)
+            entry.due = self._now() + entry.next_gap(self._schedule)
             self._entries[job_id] = entry
             self._wake_if_earlier(entry.due)
         elif entry.status is None:
@@ -170,15 +197,27 @@ class Poller:
         if entry.subscribers <= 0 and self._entries.get(entry.job_id) is entry:
             del self._entries[entry.job_id]
 
-    async def changed(self, entry: _Entry) -> None:
-        """Wait until the entry changes (new status, or an error)."""
-        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        entry.waiters.append(waiter)
-        try:
-            await waiter
-        finally:
-            if not waiter.done():  # cancelled: take only this waiter away
-                entry.waiters.remove(waiter)
+    @staticmethod
+    def arm(entry: _Entry, deadline: float) -> tuple[asyncio.Future[bool], asyncio.TimerHandle]:
+        """A future resolved when the entry changes (True) or at ``deadline`` (False).
+
+        Await the future itself, then ``disarm``: no coroutine of ours stays suspended in
+        between, which keeps each of thousands of pending waits small.
+        """
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[bool] = loop.create_future()
+        entry.waiters = (*entry.waiters, waiter)
+        timer = loop.call_later(max(0.0, deadline - time.monotonic()), _expire, waiter)
+        return waiter, timer
+
+    @staticmethod
+    def disarm(entry: _Entry, waiter: asyncio.Future[bool], timer: asyncio.TimerHandle) -> None:
+        """Forget an armed waiter (woken, expired or cancelled): only that waiter."""
+        timer.cancel()
+        if not waiter.done():
+            waiter.cancel()
+        if waiter in entry.waiters:
+            entry.waiters = tuple(other for other in entry.waiters if other is not waiter)
 
     async def aclose(self) -> None:
         """Stop polling for good; waits still pending end with ``TransportError``."""
@@ -238,23 +277,32 @@ class Poller:
         self.rounds += 1
         self.requests += len(chunks)
         async with asyncio.TaskGroup() as group:
-            tasks = [group.create_task(self._poll_chunk(chunk)) for chunk in chunks]
-        now = self._now()
-        for chunk, task in zip(chunks, tasks, strict=True):
-            self._apply(chunk, task.result(), now)
+            for chunk in chunks:
+                group.create_task(self._poll_chunk(chunk))
 
-    async def _poll_chunk(self, ids: list[str]) -> list[JobStatus] | GPCNError:
+    async def _poll_chunk(self, ids: list[str]) -> None:
+        """Poll one chunk and apply its answer at once, without waiting for the round's others.
+
+        The chunk's next polls are timed from when its request was sent: the time a round
+        takes (the other chunks, the answer, the limiter's wait) does not stretch the interval.
+        """
         try:
-            return await fetch_statuses(self._transport, ids, background=True)
+            response = await self._transport.request(
+                "POST", POLL_PATH, json={"jobIds": ids}, background=True
+            )
+            statuses = _convert.structure_jobs_response(response.data)
         except GPCNError as error:  # recorded per job by _apply; CancelledError passes
-            return error
+            self._apply(ids, error, self._now())
+            return
+        self._apply(ids, statuses, response.sent)
 
-    def _apply(self, ids: list[str], answer: list[JobStatus] | GPCNError, now: float) -> None:
+    def _apply(self, ids: list[str], answer: list[JobStatus] | GPCNError, since: float) -> None:
+        """Record a chunk's answer (or error); next polls are timed from ``since``."""
         if isinstance(answer, GPCNError):
             for job_id in ids:
                 entry = self._entries.get(job_id)
                 if entry is not None:
-                    self._record_failure(entry, answer, now)
+                    self._record_failure(entry, answer, since)
             return
         statuses = {status.id: status for status in answer}
         for job_id in ids:
@@ -273,9 +321,9 @@ class Poller:
                     ),
                 )
             else:
-                self._record_status(entry, status, now)
+                self._record_status(entry, status, since)
 
-    def _record_status(self, entry: _Entry, status: JobStatus, now: float) -> None:
+    def _record_status(self, entry: _Entry, status: JobStatus, since: float) -> None:
         previous = entry.status
         entry.status = status
         entry.failures = 0
@@ -283,13 +331,18 @@ class Poller:
         if status.done:
             self._finish(entry)
             return
-        entry.due = now + self._next_delay(entry, status)
+        entry.due = since + self._next_delay(entry, status, since)
         if previous is None or _changed(previous, status):
             entry.publish()
 
-    def _next_delay(self, entry: _Entry, status: JobStatus) -> float:
+    def _next_delay(self, entry: _Entry, status: JobStatus, since: float) -> float:
+        """The gap from ``since`` (a monotonic time, now or earlier) to the entry's next poll."""
+        wall_since = time.time() - (self._now() - since)
         return next_poll_delay(
-            next(entry.delays), status.estimated_completion, now=time.time(), policy=self._policy
+            entry.next_gap(self._schedule),
+            status.estimated_completion,
+            now=wall_since,
+            policy=self._policy,
         )
 
     def _record_failure(self, entry: _Entry, error: GPCNError, now: float) -> None:
@@ -299,7 +352,7 @@ class Poller:
             self._finish(entry, error)
         else:
             logger.info("job %s: poll failed (%s); polling again later", entry.job_id, error)
-            entry.due = now + next(entry.delays)
+            entry.due = now + entry.next_gap(self._schedule)
 
     def _finish(self, entry: _Entry, error: GPCNError | None = None) -> None:
         entry.error = error
@@ -390,7 +443,30 @@ class Job(Generic[T]):
         """
         if not self._has_result:
             deadline = self._deadline(timeout)
-            status = await self._until_done(deadline)
+            status = self._status
+            if status is None or not status.done:
+                # The loop is written out here rather than in helper coroutines, and awaits
+                # the poller's future itself: a pending wait holds this one frame, a future
+                # and a timer, which matters when thousands of jobs wait at once.
+                poller, entry = self._subscribe()
+                try:
+                    while True:
+                        if entry.status is not None:
+                            self._status = entry.status
+                        if entry.error is not None:
+                            raise entry.error
+                        status = self._status
+                        if status is not None and status.done:
+                            break
+                        waiter, timer = poller.arm(entry, deadline)
+                        try:
+                            changed = await waiter
+                        finally:
+                            poller.disarm(entry, waiter, timer)
+                        if not changed:
+                            raise self._timed_out(entry) from entry.last_error
+                finally:
+                    poller.unsubscribe(entry)
             _raise_for_outcome(status)
             if self._lock is None:
                 self._lock = asyncio.Lock()
@@ -434,33 +510,18 @@ class Job(Generic[T]):
             return time.monotonic() + self._timeout
         return time.monotonic() + _validate.positive_seconds(timeout, "timeout")
 
-    async def _until_done(self, deadline: float) -> JobStatus:
-        poller = self._poller
-        if self._status is not None and self._status.done:
-            return self._status
-        if poller is None or self._id is None:
+    def _subscribe(self) -> tuple[Poller, _Entry]:
+        if self._poller is None or self._id is None:
             raise JobNotFoundError("this job has no id to poll", job_id=str(self._id))
-        entry = poller.subscribe(self._id, self._status)
-        try:
-            while True:
-                if entry.status is not None:
-                    self._status = entry.status
-                if entry.error is not None:
-                    raise entry.error
-                if self._status is not None and self._status.done:
-                    return self._status
-                await self._next_change(poller, entry, deadline)
-        finally:
-            poller.unsubscribe(entry)
+        return self._poller, self._poller.subscribe(self._id, self._status)
 
     async def _next_change(self, poller: Poller, entry: _Entry, deadline: float) -> None:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise self._timed_out(entry) from entry.last_error
+        waiter, timer = poller.arm(entry, deadline)
         try:
-            async with asyncio.timeout(remaining):
-                await poller.changed(entry)
-        except TimeoutError:
+            changed = await waiter
+        finally:
+            poller.disarm(entry, waiter, timer)
+        if not changed:
             raise self._timed_out(entry) from entry.last_error
 
     def _timed_out(self, entry: _Entry) -> JobTimeoutError:

@@ -23,7 +23,7 @@ from gpcn_async import (
     ServerError,
     TransportError,
 )
-from gpcn_async.jobs import next_poll_delay
+from gpcn_async.jobs import next_poll_delay, poll_schedule
 from gpcn_async.testing import FakeGPCN, RecordedRequest
 from tests.support import eventually
 
@@ -320,3 +320,20 @@ def test_estimated_completion_moves_the_poll_within_the_policy_bounds(
     estimate = None if estimate_in is None else NOW + timedelta(seconds=estimate_in)
     delay = next_poll_delay(scheduled, estimate, now=NOW.timestamp(), policy=POLICY)
     assert math.isclose(delay, expected)
+
+
+@pytest.mark.parametrize(
+    ("policy", "gaps"),
+    [
+        (PollPolicy(), (1.0, 2.0, 4.0, 8.0, 10.0)),
+        (PollPolicy(interval=0.1, max_interval=0.4), (0.1, 0.2, 0.4)),
+        (PollPolicy(interval=2.0, max_interval=5.0, multiplier=3.0), (2.0, 5.0)),
+        (PollPolicy(interval=1.0, max_interval=1.0), (1.0,)),
+        (PollPolicy(multiplier=1.0), (1.0,)),
+    ],
+)
+def test_poll_schedule_grows_by_the_multiplier_up_to_the_cap(
+    policy: PollPolicy, gaps: tuple[float, ...]
+) -> None:
+    """A job's polls come after interval, then each gap times multiplier, capped at max_interval."""
+    assert poll_schedule(policy) == pytest.approx(gaps)

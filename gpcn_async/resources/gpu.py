@@ -199,8 +199,7 @@ class GpuClient:
             # A 2xx whose body is unreadable: the order was taken and the VM may well exist,
             # so the caller must not simply order again.
             raise OutcomeUnknownError(
-                f"POST {BASE}: the order was accepted but its answer could not be read "
-                f"({error})",
+                f"POST {BASE}: the order was accepted but its answer could not be read ({error})",
                 vm_name=request.name,
             ) from error
         return self._job_of(status, self._created_vm)
