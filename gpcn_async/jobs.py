@@ -50,12 +50,16 @@ _TRANSIENT_ERRORS: Final = (TransportError, ServerError, RateLimitError, Respons
 
 async def fetch_statuses(
     transport: Transport, ids: list[str], *, background: bool
-) -> list[JobStatus]:
-    """One ``POST /resource/jobs`` for at most 50 ids; the statuses the server returned."""
+) -> tuple[list[JobStatus], float]:
+    """One ``POST /resource/jobs`` for at most 50 ids.
+
+    Returns:
+        The statuses the server returned, and when the request was sent (``time.monotonic()``).
+    """
     response = await transport.request(
         "POST", POLL_PATH, json={"jobIds": ids}, background=background
     )
-    return _convert.structure_jobs_response(response.data)
+    return _convert.structure_jobs_response(response.data), response.sent
 
 
 def next_poll_delay(
@@ -100,10 +104,6 @@ class _Entry:
         self.subscribers = 0
         # A tuple: usually one waiter, and a 1-tuple is half the size of a 1-item list.
         self.waiters: tuple[asyncio.Future[bool], ...] = ()
-
-    @property
-    def finished(self) -> bool:
-        return self.error is not None or (self.status is not None and self.status.done)
 
     def publish(self) -> None:
         """Wake every waiter of this entry (its future's result True: "changed")."""
@@ -164,10 +164,6 @@ class Poller:
         self._wakeup: asyncio.Future[None] | None = None
         self._sleep_until = math.inf
         self._closed = False
-        self.rounds = 0
-        """How many poll rounds ran (a round sends ``ceil(due ids / 50)`` requests)."""
-        self.requests = 0
-        """How many poll requests were sent."""
 
     @property
     def pending(self) -> int:
@@ -273,11 +269,8 @@ class Poller:
 
     async def _round(self, due: list[_Entry]) -> None:
         ids = [entry.job_id for entry in due]
-        chunks = list(_wire.chunked(ids, _wire.MAX_IDS_PER_REQUEST))
-        self.rounds += 1
-        self.requests += len(chunks)
         async with asyncio.TaskGroup() as group:
-            for chunk in chunks:
+            for chunk in _wire.chunked(ids, _wire.MAX_IDS_PER_REQUEST):
                 group.create_task(self._poll_chunk(chunk))
 
     async def _poll_chunk(self, ids: list[str]) -> None:
@@ -287,14 +280,11 @@ class Poller:
         takes (the other chunks, the answer, the limiter's wait) does not stretch the interval.
         """
         try:
-            response = await self._transport.request(
-                "POST", POLL_PATH, json={"jobIds": ids}, background=True
-            )
-            statuses = _convert.structure_jobs_response(response.data)
+            statuses, sent = await fetch_statuses(self._transport, ids, background=True)
         except GPCNError as error:  # recorded per job by _apply; CancelledError passes
             self._apply(ids, error, self._now())
             return
-        self._apply(ids, statuses, response.sent)
+        self._apply(ids, statuses, sent)
 
     def _apply(self, ids: list[str], answer: list[JobStatus] | GPCNError, since: float) -> None:
         """Record a chunk's answer (or error); next polls are timed from ``since``."""

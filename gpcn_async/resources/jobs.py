@@ -62,7 +62,7 @@ class JobsClient:
             # One typed error, as for any other call (the other chunks were cancelled).
             first = failed.exceptions[0]
             raise first from first.__cause__
-        found = {status.id: status for task in tasks for status in task.result()}
+        found = {status.id: status for task in tasks for status in task.result()[0]}
         return [found[job_id] for job_id in ids if job_id in found]
 
 
