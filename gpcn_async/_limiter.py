@@ -55,6 +55,23 @@ class RateLimiter:
         self._answered = asyncio.Event()  # set by the first answer's headers
         self.last: RateLimitHeaders | None = None
 
+    def try_acquire(self, *, background: bool = False) -> bool:
+        """Count one more request as sent if it may go at once; False if it must wait.
+
+        The usual case, and a plain call: no coroutine is made for a request that need not
+        wait. Nobody may be queued (the queue keeps its order) and, for a background request,
+        no user request may be waiting.
+        """
+        if (
+            self._queued
+            or (background and self._users_waiting)
+            or self._wait_time(self._clock()) > 0
+        ):
+            return False
+        self._remaining -= 1
+        self._in_flight += 1
+        return True
+
     async def acquire(self, *, background: bool = False) -> None:
         """Wait until one more request may be sent, and count it as sent.
 
@@ -63,15 +80,7 @@ class RateLimiter:
         Raises:
             RateLimitError: the wait would exceed ``max_wait``.
         """
-        # The usual case: nobody is queued and the budget allows one more. Take it without
-        # suspending; the queue below keeps its order when requests must wait.
-        if (
-            not self._queued
-            and (not background or not self._users_waiting)
-            and self._wait_time(self._clock()) <= 0
-        ):
-            self._remaining -= 1
-            self._in_flight += 1
+        if self.try_acquire(background=background):
             return
         self._queued += 1
         try:

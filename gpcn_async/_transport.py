@@ -11,7 +11,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Generator, Mapping
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 import aiohttp
 import attrs
@@ -32,8 +32,7 @@ from gpcn_async.policies import RetryPolicy
 logger = logging.getLogger("gpcn_async")
 
 
-@attrs.frozen
-class Response:
+class Response(NamedTuple):
     """A decoded 2xx answer; ``sent`` is when its request left (``time.monotonic()``)."""
 
     status: int
@@ -238,7 +237,8 @@ class Transport:
         # A connection slot first, then the limiter: a request counts against the budget only
         # once it can really be sent, so queued requests cannot spend it before any answer.
         async with self._slots:
-            await self._limiter.acquire(background=call.background)
+            if not self._limiter.try_acquire(background=call.background):
+                await self._limiter.acquire(background=call.background)
             started = time.monotonic()
             try:
                 try:

@@ -115,3 +115,27 @@ async def test_cancelled_waiter_releases_its_place() -> None:
     with pytest.raises(asyncio.CancelledError):
         await waiting
     await asyncio.wait_for(acquire_and_release(limiter, background=True), timeout=1.0)
+
+
+async def test_try_acquire_takes_a_free_slot_and_refuses_a_spent_budget() -> None:
+    """try_acquire counts a request when the budget allows it, and returns False once spent."""
+    limiter = RateLimiter(max_wait=1.0)
+    assert limiter.try_acquire()
+    limiter.observe(RateLimitHeaders(limit=5, remaining=1, reset=time.time() + 30))
+    limiter.release()
+    assert limiter.try_acquire()
+    assert not limiter.try_acquire()
+    assert not limiter.try_acquire(background=True)
+
+
+async def test_try_acquire_lets_no_background_poll_pass_a_waiting_user_request() -> None:
+    """While a user request waits for the budget, a background poll is refused a slot."""
+    limiter = RateLimiter(max_wait=1.0)
+    await limiter.acquire()
+    limiter.observe(RateLimitHeaders(limit=5, remaining=0, reset=time.time() + 0.05))
+    limiter.release()
+    waiting = asyncio.create_task(limiter.acquire())
+    await asyncio.sleep(0)  # let it queue
+    assert not limiter.try_acquire(background=True)
+    await waiting
+    limiter.release()

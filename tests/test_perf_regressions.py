@@ -5,20 +5,65 @@ from __future__ import annotations
 import asyncio
 import gc
 import itertools
+import json
 import logging
+import sys
 import time
 import tracemalloc
+from collections import Counter
 from collections.abc import Callable, Coroutine
+from pathlib import Path
+from types import FrameType
 from typing import Any
 
+import attrs
 import pytest
 
-from gpcn_async import Client, PollPolicy, RateLimitError, ServerError
+import gpcn_async
+from gpcn_async import Client, PollPolicy, RateLimitError, ServerError, _convert, _wire
 from gpcn_async._limiter import RateLimiter
 from gpcn_async._wire import RateLimitHeaders
+from gpcn_async.models import GpuVm
 from gpcn_async.testing import FakeGPCN
 
 POLL = ("POST", "/resource/jobs")
+SAMPLES = Path(__file__).parent / "wire_samples"
+PACKAGE = str(Path(gpcn_async.__file__).parent)
+
+
+def calls_into_the_package(run: Callable[[], object]) -> Counter[str]:
+    """The functions of gpcn_async that ``run()`` calls, with how often (a second run's)."""
+    run()  # the first run may fill caches
+    called: Counter[str] = Counter()
+
+    def profile(frame: FrameType, event: str, _: object) -> None:
+        if event == "call" and frame.f_code.co_filename.startswith(PACKAGE):
+            called[frame.f_code.co_name] += 1
+
+    sys.setprofile(profile)
+    try:
+        run()
+    finally:
+        sys.setprofile(None)
+    return called
+
+
+@pytest.mark.parametrize("dialect", ["guide", "reference"])
+def test_decoding_a_vm_calls_one_hook_per_field_and_none_per_dialect_path(dialect: str) -> None:
+    """Decoding a VM calls each field's hook once and follows dialect paths inline."""
+    data = json.loads((SAMPLES / dialect / "gpu-get.json").read_text(encoding="utf-8"))["data"]
+    called = calls_into_the_package(lambda: _convert.structure_vm(data))
+    assert called["_dig"] == called["_put"] == 0, called
+    # structure_vm, _decode, the class hook and _normalised, then at most one hook per field.
+    assert called.total() <= 4 + len(attrs.fields(GpuVm)), called
+
+
+def test_reading_rate_limit_headers_makes_no_call_per_header_beyond_the_parse() -> None:
+    """Parsing the three X-RateLimit headers calls one helper per header and nothing else."""
+    headers = {"X-RateLimit-Limit": "100", "X-RateLimit-Remaining": "7", "X-RateLimit-Reset": "9"}
+    assert _wire.parse_rate_limit(headers) == (100, 7, 9.0)
+    called = calls_into_the_package(lambda: _wire.parse_rate_limit(headers))
+    assert called == Counter({"parse_rate_limit": 1, "_number": 3})
 
 
 async def test_a_slow_poll_answer_does_not_stretch_the_poll_interval() -> None:
