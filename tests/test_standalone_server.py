@@ -23,6 +23,8 @@ from typing import Any
 import aiohttp
 import pytest
 
+from gpcn_async.testing import FakeGPCN
+from gpcn_async.testing import __main__ as standalone
 from gpcn_async.testing.__main__ import main
 
 ROOT = Path(__file__).parent.parent
@@ -170,6 +172,7 @@ async def test_guide_workflow_runs_against_the_standalone_server(
         (["--job-polls", "0"], "job_polls"),
         (["--rate-window", "0"], "rate_window"),
         (["--dialect", "openapi"], "openapi"),
+        (["--rate-alignment", "sliding"], "sliding"),
     ],
 )
 def test_bad_options_exit_2_naming_them(
@@ -182,6 +185,24 @@ def test_bad_options_exit_2_naming_them(
     assert exited.value.code == 2
     assert captured.out == ""
     assert named in captured.err
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [([], "first-request"), (["--rate-alignment", "clock"], "clock")],
+)
+def test_rate_alignment_option_reaches_the_fake(
+    options: list[str], expected: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--rate-alignment`` sets the served fake's ``rate_alignment`` (default first-request)."""
+    served: list[FakeGPCN] = []
+
+    async def record(fake: FakeGPCN, stop: asyncio.Event | None = None) -> None:
+        served.append(fake)
+
+    monkeypatch.setattr(standalone, "serve", record)
+    assert main(["--port", "0", "--rate-window", "1", *options]) == 0
+    assert [(fake.rate_alignment, fake.rate_window) for fake in served] == [(expected, 1.0)]
 
 
 def test_busy_port_exits_1(capsys: pytest.CaptureFixture[str]) -> None:

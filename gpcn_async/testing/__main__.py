@@ -12,6 +12,8 @@ options exit 2, a port that cannot be listened on exits 1. Options::
     --job-duration S    jobs finish S seconds after creation instead
     --rate-limit N      requests allowed per window (default 100000)
     --rate-window S     the rate limit window in seconds (default 60)
+    --rate-alignment A  first-request (default: a window starts with the first request after the
+                        previous one) or clock (windows on multiples of the window in Unix time)
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import signal
 import sys
 from collections.abc import Sequence
 
+from gpcn_async.testing._ratelimit import ALIGNMENTS
 from gpcn_async.testing._server import FakeGPCN
 
 __all__ = ["main", "serve"]
@@ -56,6 +59,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--rate-window", type=float, default=60.0, metavar="SECONDS", help="rate limit window"
+    )
+    parser.add_argument(
+        "--rate-alignment",
+        choices=ALIGNMENTS,
+        default="first-request",
+        help="where windows start: at the first request after the last one, or on the clock",
     )
     return parser
 
@@ -102,6 +111,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             job_duration=args.job_duration,
             rate_limit=args.rate_limit,
             rate_window=args.rate_window,
+            rate_alignment=args.rate_alignment,
         )
     except ValueError as exc:
         parser.error(str(exc))  # exits 2

@@ -1,16 +1,35 @@
-"""The fake's rate limiter: fixed windows, each starting at the first request after the last one.
+"""The fake's rate limiter: fixed windows, placed in one of two ways (the *alignment*).
 
-Pure: the caller passes the monotonic time, so the arithmetic is testable without sleeping.
+- ``"first-request"``: each window starts at the first request after the previous one ended
+  (express-rate-limit's MemoryStore). Any clock works; the server passes monotonic time.
+- ``"clock"``: window ``k`` covers ``[k * window, (k + 1) * window)`` on the clock passed, as API
+  gateways and Redis counters keyed by ``floor(now / window)`` do. The server passes Unix time,
+  so a whole-second window ends on a whole Unix second.
+
+Pure: the caller passes the time, so the arithmetic is testable without sleeping.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Final, Literal
 
 from gpcn_async.testing._checks import require_int, require_seconds
 
-__all__ = ["Decision", "FixedWindowLimiter", "validate_limits"]
+__all__ = [
+    "ALIGNMENTS",
+    "Alignment",
+    "Decision",
+    "FixedWindowLimiter",
+    "validate_alignment",
+    "validate_limits",
+]
+
+Alignment = Literal["first-request", "clock"]
+
+ALIGNMENTS: Final[tuple[Alignment, ...]] = ("first-request", "clock")
+"""The window alignments, the default first."""
 
 
 def validate_limits(limit: object, window: object) -> None:
@@ -23,6 +42,17 @@ def validate_limits(limit: object, window: object) -> None:
     require_seconds("rate_window", window, positive=True)
 
 
+def validate_alignment(alignment: object) -> Alignment:
+    """Return ``alignment`` if it is ``"first-request"`` or ``"clock"``.
+
+    Raises:
+        ValueError: Naming ``rate_alignment`` and the bad value.
+    """
+    if not isinstance(alignment, str) or alignment not in ALIGNMENTS:
+        raise ValueError(f"rate_alignment must be 'first-request' or 'clock', got {alignment!r}")
+    return alignment
+
+
 @dataclass(frozen=True)
 class Decision:
     """The limiter's verdict on one request.
@@ -31,13 +61,15 @@ class Decision:
         allowed: False when the request is over the limit (answer 429).
         limit: The requests allowed per window.
         remaining: The requests left in this window after this one.
-        resets_in: Seconds until the window ends.
+        resets_in: Seconds until the window ends (> 0).
+        resets_at: When the window ends, on the clock of the time given to ``hit()``.
     """
 
     allowed: bool
     limit: int
     remaining: int
     resets_in: float
+    resets_at: float
 
     @property
     def retry_after(self) -> int:
@@ -46,32 +78,84 @@ class Decision:
 
 
 class FixedWindowLimiter:
-    """At most ``limit`` requests per window of ``window`` seconds."""
+    """At most ``limit`` requests per window of ``window`` seconds, placed per ``alignment``.
 
-    def __init__(self, limit: int, window: float) -> None:
+    Raises:
+        ValueError: A bad limit, window or alignment (the message names it).
+    """
+
+    def __init__(self, limit: int, window: float, alignment: str = "first-request") -> None:
         validate_limits(limit, window)
+        self.alignment: Alignment = validate_alignment(alignment)
+        """``"first-request"`` or ``"clock"``."""
         self.limit = limit
         self.window = float(window)
         self._start: float | None = None
         self._count = 0
 
-    def reset(self, limit: int, window: float) -> None:
-        """Change the limit and window; the next request starts a new window."""
+    @property
+    def clock_aligned(self) -> bool:
+        """Whether windows sit on multiples of ``window`` (so ``hit()`` wants Unix time)."""
+        return self.alignment == "clock"
+
+    def reset(self, limit: int, window: float, alignment: str | None = None) -> None:
+        """Change the limit, window and (unless None) alignment; the count starts again.
+
+        Raises:
+            ValueError: A bad limit, window or alignment; nothing is changed then.
+        """
         validate_limits(limit, window)
+        chosen = self.alignment if alignment is None else validate_alignment(alignment)
         self.limit = limit
         self.window = float(window)
+        self.alignment = chosen
         self._start = None
         self._count = 0
 
+    def window_bounds(self, now: float) -> tuple[float, float]:
+        """The start and end of the window holding a request at ``now`` (``start <= now < end``).
+
+        First-request: the current window while ``now`` is inside it, else one starting at
+        ``now``. Clock: ``[k * window, (k + 1) * window)`` with ``k = floor(now / window)``,
+        corrected where floating-point rounding puts ``now`` outside it; computing both ends
+        from ``k`` makes each window end exactly where the next one starts.
+        """
+        if not self.clock_aligned:
+            start = self._start
+            if start is None or not start <= now < start + self.window:
+                start = now
+            return start, start + self.window
+        index = math.floor(now / self.window)
+        while index * self.window > now:
+            index -= 1
+        while (index + 1) * self.window <= now:
+            index += 1
+        return index * self.window, (index + 1) * self.window
+
     def hit(self, now: float) -> Decision:
-        """Count a request arriving at ``now`` (monotonic seconds) and decide on it."""
-        if self._start is None or now >= self._start + self.window:
-            self._start = now
+        """Count a request arriving at ``now`` and decide on it.
+
+        ``now`` is in seconds: any monotonic clock for ``"first-request"``, Unix time
+        (``time.time()``) for ``"clock"`` so that windows sit on the wall clock's multiples.
+        """
+        start, resets_at = self.window_bounds(now)
+        if start != self._start:
+            self._start = start
             self._count = 0
-        resets_in = self._start + self.window - now
+        resets_in = resets_at - now
         if self._count >= self.limit:
-            return Decision(allowed=False, limit=self.limit, remaining=0, resets_in=resets_in)
+            return Decision(
+                allowed=False,
+                limit=self.limit,
+                remaining=0,
+                resets_in=resets_in,
+                resets_at=resets_at,
+            )
         self._count += 1
         return Decision(
-            allowed=True, limit=self.limit, remaining=self.limit - self._count, resets_in=resets_in
+            allowed=True,
+            limit=self.limit,
+            remaining=self.limit - self._count,
+            resets_in=resets_in,
+            resets_at=resets_at,
         )

@@ -33,7 +33,12 @@ from gpcn_async.testing._checks import (
 from gpcn_async.testing._faults import Fault, FaultTable, RandomFaults
 from gpcn_async.testing._jobs import JobRecord, JobScript, make_script
 from gpcn_async.testing._log import HeaderDict, RecordedRequest, RequestLog
-from gpcn_async.testing._ratelimit import Decision, FixedWindowLimiter, validate_limits
+from gpcn_async.testing._ratelimit import (
+    Decision,
+    FixedWindowLimiter,
+    validate_alignment,
+    validate_limits,
+)
 from gpcn_async.testing._render import (
     DIALECTS,
     ROUTE_NOT_FOUND,
@@ -117,7 +122,8 @@ class FakeGPCN:
     - faults: ``inject`` (status, body, headers, delay, disconnect, after commit),
       ``race_next_create`` (409), ``set_unsupported`` (501), ``fail_bulk``, ``provider_outage``,
       ``gpu_enabled`` (403);
-    - rate limiting: ``set_rate_limit``, ``rate_limit``, ``rate_window``, ``rate_limited_count``;
+    - rate limiting: ``set_rate_limit``, ``rate_limit``, ``rate_window``, ``rate_alignment``,
+      ``rate_limited_count``;
     - the request log: ``requests``, ``requests_to``, ``count``, ``clear_requests``.
 
     Every scripting method checks its arguments and raises ``ValueError`` naming the bad value
@@ -129,6 +135,11 @@ class FakeGPCN:
         port: The TCP port (0: any free port).
         rate_limit: Requests allowed per window.
         rate_window: The window's length in seconds (sub-second windows work).
+        rate_alignment: Where windows start. ``"first-request"``: at the first request after the
+            previous window ended (express-rate-limit's memory store). ``"clock"``: on multiples
+            of ``rate_window`` in Unix time (API gateways, Redis counters keyed by
+            ``floor(now / window)``), so a whole-second ``X-RateLimit-Reset`` is exact for a
+            whole-second window.
         retry_after_header: Send ``Retry-After`` with the limiter's 429s.
         gpu_enabled: When False every ``/resource/gpu...`` endpoint answers 403.
         job_polls: By default a job finishes on its ``job_polls``-th poll.
@@ -149,6 +160,7 @@ class FakeGPCN:
         port: int = 0,
         rate_limit: int = 100_000,
         rate_window: float = 60.0,
+        rate_alignment: str = "first-request",
         retry_after_header: bool = True,
         gpu_enabled: bool = True,
         job_polls: int = 2,
@@ -163,6 +175,7 @@ class FakeGPCN:
             raise ValueError(f"api_key must be a non-empty string or None, got {key!r}")
         require_int("port", port, 0, 65535)
         validate_limits(rate_limit, rate_window)
+        validate_alignment(rate_alignment)
         require_int("job_polls", job_polls, 1)
         if job_duration is not None:
             require_seconds("job_duration", job_duration)
@@ -190,7 +203,7 @@ class FakeGPCN:
         )
         self._state.gpu_enabled = bool(gpu_enabled)
         self._api = Api(self._state, dialect)
-        self._limiter = FixedWindowLimiter(rate_limit, rate_window)
+        self._limiter = FixedWindowLimiter(rate_limit, rate_window, rate_alignment)
         self._faults = FaultTable()
         self._log = RequestLog()
         self._rate_limited = 0
@@ -290,7 +303,7 @@ class FakeGPCN:
     # -- the pipeline --------------------------------------------------------------------------
 
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
-        arrived = time.monotonic()
+        arrived, arrived_wall = time.monotonic(), time.time()
         body = _parse_json(await request.read())
         method = request.method.upper()
         relative = _relative(request.path)
@@ -306,8 +319,7 @@ class FakeGPCN:
             )
         )
         self._state.tick()
-        decision = self._limiter.hit(arrived)
-        headers = self._rate_headers(decision)
+        headers, decision = self._apply_rate_limit(arrived, arrived_wall)
         headers["X-Request-Id"] = str(uuid.uuid4())
         if not decision.allowed:
             self._rate_limited += 1
@@ -385,10 +397,32 @@ class FakeGPCN:
             reply = reply.with_headers({"Retry-After": str(retry_after)})
         return reply
 
-    def _rate_headers(self, decision: Decision) -> dict[str, str]:
-        reset = time.time() + decision.resets_in
-        whole = self._limiter.window >= 1
-        reset_text = str(math.ceil(reset)) if whole else f"{reset:.3f}"
+    def _apply_rate_limit(self, arrived: float, wall: float) -> tuple[dict[str, str], Decision]:
+        """Count a request that arrived at ``arrived`` (monotonic), ``wall`` (Unix time).
+
+        Clock-aligned windows are counted in Unix time, so they sit on its multiples;
+        first-request ones in monotonic time, so setting the wall clock cannot move them.
+        ``offset`` turns the window's end into Unix time for ``X-RateLimit-Reset``.
+
+        Returns:
+            The ``X-RateLimit-*`` headers and the limiter's verdict.
+        """
+        if self._limiter.clock_aligned:
+            decision, offset = self._limiter.hit(wall), 0.0
+        else:
+            decision, offset = self._limiter.hit(arrived), wall - arrived
+        return self._rate_headers(decision, decision.resets_at + offset), decision
+
+    def _rate_headers(self, decision: Decision, reset: float) -> dict[str, str]:
+        """The ``X-RateLimit-*`` headers for a window ending at Unix time ``reset``.
+
+        The reset is rounded up, never down, so a client waiting for it never sends early: to
+        whole seconds for windows of 1 s or more (as the real API does), else to milliseconds.
+        """
+        if self._limiter.window >= 1:
+            reset_text = str(math.ceil(reset))
+        else:
+            reset_text = f"{math.ceil(reset * 1000) / 1000:.3f}"
         return {
             "X-RateLimit-Limit": str(decision.limit),
             "X-RateLimit-Remaining": str(decision.remaining),
@@ -439,13 +473,20 @@ class FakeGPCN:
 
     # -- rate limiting -------------------------------------------------------------------------
 
-    def set_rate_limit(self, limit: int, window: float) -> None:
-        """Allow ``limit`` requests per ``window`` seconds from now on (a new window starts).
+    def set_rate_limit(self, limit: int, window: float, *, alignment: str | None = None) -> None:
+        """Allow ``limit`` requests per ``window`` seconds from now on (the count starts again).
+
+        Args:
+            limit: Requests allowed per window.
+            window: The window's length in seconds.
+            alignment: ``"first-request"`` or ``"clock"`` (see ``FakeGPCN``); None keeps the
+                current one. A first-request window starts with the next request; a clock-aligned
+                one is the multiple of ``window`` holding it.
 
         Raises:
-            ValueError: ``limit < 1`` or ``window <= 0``.
+            ValueError: ``limit < 1``, ``window <= 0`` or an unknown alignment; nothing changes.
         """
-        self._limiter.reset(limit, window)
+        self._limiter.reset(limit, window, alignment)
 
     @property
     def rate_limit(self) -> int:
@@ -456,6 +497,11 @@ class FakeGPCN:
     def rate_window(self) -> float:
         """The rate limit window's length in seconds."""
         return self._limiter.window
+
+    @property
+    def rate_alignment(self) -> str:
+        """Where rate limit windows start: ``"first-request"`` or ``"clock"``."""
+        return self._limiter.alignment
 
     @property
     def rate_limited_count(self) -> int:

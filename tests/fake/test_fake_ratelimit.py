@@ -109,3 +109,159 @@ def test_set_rate_limit_validates() -> None:
         fake.set_rate_limit(0, 1.0)
     with pytest.raises(ValueError, match="rate_window"):
         fake.set_rate_limit(1, -1.0)
+
+
+# -- window alignment ---------------------------------------------------------------------------
+
+
+async def sleep_until(moment: float) -> None:
+    """Sleep until ``time.time()`` has passed ``moment`` (Unix seconds), by 2 ms at most."""
+    # asyncio's timers may fire up to a clock tick early: the 2 ms keep us past ``moment``.
+    await asyncio.sleep(max(0.0, moment - time.time()) + 0.002)
+
+
+async def early_in_window(window: float, need: float = 0.1) -> None:
+    """Wait, if needed, until the current clock-aligned window has ``need`` seconds left."""
+    now = time.time()
+    end = (math.floor(now / window) + 1) * window
+    if end - now < need:
+        await sleep_until(end + 0.001)
+
+
+@pytest.mark.parametrize(
+    ("alignment", "resets_at", "at_110"),
+    [("clock", 110.0, True), ("first-request", 113.0, False)],
+)
+def test_alignment_decides_where_a_window_starts(
+    alignment: str, resets_at: float, at_110: bool
+) -> None:
+    """A clock window holding 103.0 is [100, 110); a first-request one opened then, [103, 113)."""
+    limiter = FixedWindowLimiter(2, 10.0, alignment)
+    first, second, third = limiter.hit(103.0), limiter.hit(109.0), limiter.hit(109.99)
+    assert (first.allowed, first.remaining, first.resets_at) == (True, 1, resets_at)
+    assert first.resets_in == pytest.approx(resets_at - 103.0)
+    assert (second.allowed, third.allowed, third.resets_at) == (True, False, resets_at)
+    assert limiter.hit(110.0).allowed is at_110
+
+
+def test_clock_windows_refill_exactly_at_each_multiple() -> None:
+    """Clock-aligned: a full budget is denied just before k * window and refilled exactly at it."""
+    limiter = FixedWindowLimiter(1, 1.0, "clock")
+    assert limiter.hit(1_700_000_000.5).allowed
+    just_before = limiter.hit(math.nextafter(1_700_000_001.0, 0.0))
+    at_multiple = limiter.hit(1_700_000_001.0)
+    assert (just_before.allowed, just_before.resets_at) == (False, 1_700_000_001.0)
+    assert just_before.retry_after == 1
+    assert (at_multiple.allowed, at_multiple.resets_at) == (True, 1_700_000_002.0)
+
+
+def test_clock_windows_contain_now_despite_float_rounding() -> None:
+    """Despite float rounding, a 0.1 s clock window holds ``now`` and ends where the next starts."""
+    limiter = FixedWindowLimiter(5, 0.1, "clock")
+    times = [0.3, 0.7, 1.0, 2.3, *(1_700_000_000 + step * 0.1 for step in range(200))]
+    for now in times:
+        start, end = limiter.window_bounds(now)
+        assert start <= now < end, now
+        assert end - start == pytest.approx(0.1, abs=1e-6), now
+        assert abs(start / 0.1 - round(start / 0.1)) < 1e-6, now
+        assert limiter.window_bounds(end)[0] == end, now
+        decision = limiter.hit(now)
+        assert decision.resets_at == end, now
+        assert decision.resets_in > 0, now
+
+
+def test_reset_keeps_or_replaces_the_alignment() -> None:
+    """``reset`` keeps the alignment given None, switches it when named, and restarts the count."""
+    limiter = FixedWindowLimiter(1, 10.0, "clock")
+    limiter.hit(5.0)
+    limiter.reset(1, 10.0)
+    kept = (limiter.alignment, limiter.hit(6.0).allowed)
+    limiter.reset(2, 4.0, "first-request")
+    assert kept == ("clock", True)
+    assert (limiter.alignment, limiter.limit, limiter.window) == ("first-request", 2, 4.0)
+    assert limiter.hit(7.0).resets_at == 11.0
+
+
+@pytest.mark.parametrize("bad", ["sliding", "Clock", "", None, 1])
+def test_bad_alignment_is_rejected_and_named(bad: object) -> None:
+    """An unknown alignment raises ValueError naming ``rate_alignment`` and the bad value."""
+    message = rf"rate_alignment must be 'first-request' or 'clock', got {re.escape(repr(bad))}"
+    with pytest.raises(ValueError, match=message):
+        FakeGPCN(rate_alignment=bad)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=message):
+        FixedWindowLimiter(1, 1.0, bad)  # type: ignore[arg-type]
+
+
+def test_set_rate_limit_alignment_is_kept_unless_named() -> None:
+    """``rate_alignment`` is the constructor's, kept by ``set_rate_limit`` unless it names one."""
+    fake = FakeGPCN()
+    default = fake.rate_alignment
+    fake.set_rate_limit(5, 1.0, alignment="clock")
+    chosen = fake.rate_alignment
+    fake.set_rate_limit(3, 2.0)
+    assert (default, chosen, fake.rate_alignment) == ("first-request", "clock", "clock")
+    assert FakeGPCN(rate_alignment="clock").rate_alignment == "clock"
+
+
+def test_set_rate_limit_with_a_bad_alignment_changes_nothing() -> None:
+    """A bad ``alignment`` raises ValueError and leaves limit, window and alignment unchanged."""
+    fake = FakeGPCN(rate_limit=4, rate_window=2.0, rate_alignment="clock")
+    with pytest.raises(ValueError, match="'sliding'"):
+        fake.set_rate_limit(9, 9.0, alignment="sliding")
+    assert (fake.rate_limit, fake.rate_window, fake.rate_alignment) == (4, 2.0, "clock")
+
+
+async def test_clock_aligned_reset_is_the_next_multiple_of_the_window() -> None:
+    """With ``"clock"`` and a 5 s window, ``X-RateLimit-Reset`` is the next multiple of 5 s."""
+    async with running(rate_window=5.0, rate_alignment="clock") as (_fake, wire):
+        before = time.time()
+        answer = await wire.get("/resource/gpu")
+        after = time.time()
+    reset = int(answer.headers["X-RateLimit-Reset"])
+    assert reset % 5 == 0
+    assert before < reset <= after + 5
+    assert reset in {(math.floor(before / 5) + 1) * 5, (math.floor(after / 5) + 1) * 5}
+
+
+async def test_clock_aligned_whole_second_reset_is_when_the_budget_refills() -> None:
+    """Clock-aligned 1 s windows: the budget refills exactly at the announced whole-second reset."""
+    async with running(rate_limit=2, rate_window=1.0, rate_alignment="clock") as (fake, wire):
+        await early_in_window(1.0)
+        started = time.time()
+        burst = [await wire.get("/resource/gpu") for _ in range(3)]
+        received = time.time()
+        reset = int(burst[0].headers["X-RateLimit-Reset"])
+        probe = None
+        if reset - time.time() > 0.1:  # still time to knock just before the announced reset
+            await sleep_until(reset - 0.05)
+            probe = await wire.get("/resource/gpu")
+        await sleep_until(reset)
+        refilled = [await wire.get("/resource/gpu") for _ in range(2)]
+        assert fake.rate_limited_count == (1 if probe is None else 2)
+    assert [answer.status for answer in burst] == [200, 200, 429]
+    assert {answer.headers["X-RateLimit-Reset"] for answer in burst} == {str(reset)}
+    assert reset == math.floor(started) + 1
+    assert received + int(burst[2].headers["Retry-After"]) >= reset
+    if probe is not None:
+        assert (probe.status, probe.headers["X-RateLimit-Reset"]) == (429, str(reset))
+    assert [answer.status for answer in refilled] == [200, 200]
+    assert [answer.headers["X-RateLimit-Remaining"] for answer in refilled] == ["1", "0"]
+    assert {answer.headers["X-RateLimit-Reset"] for answer in refilled} == {str(reset + 1)}
+
+
+async def test_clock_aligned_sub_second_windows_end_on_multiples_to_the_millisecond() -> None:
+    """A clock-aligned 0.25 s window's reset is a multiple of 0.25 s; the budget refills then."""
+    window = 0.25
+    async with running(rate_limit=1, rate_window=window, rate_alignment="clock") as (_fake, wire):
+        await early_in_window(window)
+        answers = [await wire.get("/resource/gpu") for _ in range(2)]
+        reset_text = answers[1].headers["X-RateLimit-Reset"]
+        await sleep_until(float(reset_text))
+        recovered = await wire.get("/resource/gpu")
+    assert [answer.status for answer in answers] == [200, 429]
+    assert re.fullmatch(r"\d+\.(000|250|500|750)", reset_text)
+    assert answers[0].headers["X-RateLimit-Reset"] == reset_text
+    assert recovered.status == 200
+    assert float(recovered.headers["X-RateLimit-Reset"]) == pytest.approx(
+        float(reset_text) + window
+    )
