@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import TypeVar
 
 from gpcn_async.models import Page
@@ -12,7 +12,7 @@ T = TypeVar("T")
 
 async def iterate_pages(
     fetch_page: Callable[[int], Awaitable[Page[T]]], key: Callable[[T], str]
-) -> AsyncIterator[T]:
+) -> AsyncGenerator[T, None]:
     """Yield the items of page 1, 2, ... fetching each page only when the previous is used up.
 
     The API has no cursor: an item added while we walk shifts later items onto the next page,

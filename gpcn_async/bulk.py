@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Generator, Mapping
 from typing import Any, TypeVar
 
 import attrs
@@ -183,7 +183,7 @@ class JobGroup:
             items[item_id] = BulkItem(item_id, ok=error is None, error=error)
         return BulkResult(items)
 
-    async def as_completed(self, timeout: float | None = None) -> AsyncIterator[Job[None]]:
+    async def as_completed(self, timeout: float | None = None) -> AsyncGenerator[Job[None], None]:
         """Yield each job as it finishes (successfully or not): ``await job`` tells which.
 
         Leaving the loop early stops waiting for the rest; their jobs go on on the server.

@@ -13,7 +13,7 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Generator
+from collections.abc import AsyncGenerator, Awaitable, Callable, Generator
 from datetime import datetime
 from typing import Any, Final, Generic, TypeVar
 
@@ -466,12 +466,14 @@ class Job(Generic[T]):
                     self._has_result = True
         return self._result  # type: ignore[return-value]  # T, set together with _has_result
 
-    async def watch(self, timeout: float | None = None) -> AsyncIterator[JobStatus]:
+    async def watch(self, timeout: float | None = None) -> AsyncGenerator[JobStatus, None]:
         """Yield every new snapshot (state or progress changed) until the job ends.
 
         The last snapshot yielded is the terminal one, whatever the outcome; ``watch()`` raises
         only when it cannot follow the job (``JobNotFoundError``, ``JobTimeoutError`` after
-        ``timeout`` seconds, default ``PollPolicy.timeout``).
+        ``timeout`` seconds, default ``PollPolicy.timeout``). To stop watching early, wrap it in
+        ``contextlib.aclosing()``: leaving that block ends the watch at once, rather than when
+        the abandoned generator is collected.
         """
         deadline = self._deadline(timeout)
         shown = self._status

@@ -188,6 +188,6 @@ async def test_leaving_as_completed_early_leaves_nothing_running(
     group = await gpcn.gpu.bulk_delete(add_vms(fake, 3))
     iterator = group.as_completed()
     first = await anext(iterator)
-    await iterator.aclose()  # type: ignore[attr-defined]
+    await iterator.aclose()
     assert first.done()
     assert sum(job.done() for job in group.jobs.values()) == 1

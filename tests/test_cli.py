@@ -17,7 +17,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 
@@ -399,6 +399,83 @@ async def test_demo_runs_the_fleet_workflow_with_no_429() -> None:
     polls = re.search(r"poll requests:\s+(\d+) \(polling each job on its own: (\d+)\)", out)
     assert polls is not None
     assert int(polls[1]) < int(polls[2])
+
+
+# -- a reader that goes away (broken pipe) ---------------------------------------------------------
+
+BROKEN_PIPE = 141  # 128 + SIGPIPE, as a shell reports `yes | head -1`
+
+
+async def hang_up_after(
+    fake: FakeGPCN | None, *args: str, until: str, stream: Literal["stdout", "stderr"] = "stdout"
+) -> tuple[int, bytes]:
+    """Run gpcn, read its ``stream`` up to a line containing ``until``, then close that pipe.
+
+    Returns the exit status and what the other stream (read to the end) held. Warnings about
+    unclosed resources are shown (``-W always::ResourceWarning``), so that they reach stderr.
+    """
+    # Without PYTHONUNBUFFERED: with it, CPython drops the rest of a short write to a closed pipe
+    # without an error, so a big one-write document (list --json) would not see the pipe break.
+    env = {name: value for name, value in environment(fake).items() if name != "PYTHONUNBUFFERED"}
+    read_end, write_end = os.pipe()
+    on_stdout = stream == "stdout"
+    pipe = asyncio.subprocess.PIPE
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-W", "always::ResourceWarning", "-m", "gpcn_async", *FAST, *args,
+        env=env, stdin=asyncio.subprocess.DEVNULL,
+        stdout=write_end if on_stdout else pipe, stderr=pipe if on_stdout else write_end,
+    )  # fmt: skip
+    os.close(write_end)
+    try:
+        reader = asyncio.StreamReader(limit=4096)  # reads no further ahead than 8 KiB
+        transport, _ = await asyncio.get_running_loop().connect_read_pipe(
+            lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(read_end, "rb", buffering=0)
+        )
+        try:
+            while until not in (line := await asyncio.wait_for(reader.readline(), 10)).decode():
+                assert line, f"{stream} ended before a line with {until!r}"
+        finally:
+            transport.close()  # the reader goes away, as `head` does
+        out, err = await asyncio.wait_for(process.communicate(), timeout=10)
+    finally:
+        if process.returncode is None:  # the test failed: leave no process behind
+            process.kill()
+            await process.wait()
+    assert process.returncode is not None
+    return process.returncode, err if on_stdout else out
+
+
+async def test_list_exits_141_quietly_when_its_reader_goes_away() -> None:
+    """`gpcn --json list | head -1` on 500 VMs exits 141 with nothing at all on stderr."""
+    async with FakeGPCN(seed_vms=500) as fake:  # some 330 KB of JSON: more than a pipe holds
+        code, err = await hang_up_after(fake, "--json", "list", until="[")
+        pages = fake.count("GET", "/resource/gpu")
+    assert code == BROKEN_PIPE, err.decode()
+    assert err == b"", err.decode()  # no traceback, no "Exception ignored", no unclosed session
+    assert pages > 1  # a paged list
+
+
+async def test_demo_closes_its_client_when_stdout_breaks_mid_progress() -> None:
+    """A reader leaving `gpcn demo` while it waits for jobs ends it at once: 141, stderr empty."""
+    started = time.monotonic()
+    code, err = await hang_up_after(None, "demo", until="demo-01: running")
+    assert code == BROKEN_PIPE, err.decode()
+    assert err == b"", err.decode()  # no traceback, unclosed session or destroyed task
+    assert time.monotonic() - started < 5  # long before the demo's end
+
+
+async def test_jobs_wait_exits_141_when_the_reader_of_its_progress_goes_away() -> None:
+    """When the reader of `jobs wait`'s progress (stderr) goes away, the wait ends with 141."""
+    async with FakeGPCN() as fake:
+        vm_id = fake.add_vm(name="slow")
+        fake.script_next_jobs(progress=list(range(1, 100)))  # a new percentage at every poll
+        async with fake.client() as client:
+            job = await client.gpu.delete(vm_id)
+        assert job.id is not None
+        code, out = await hang_up_after(fake, "jobs", "wait", job.id, until=job.id, stream="stderr")
+        assert fake.jobs[job.id].state == "running"  # it stopped waiting; the job goes on
+    assert code == BROKEN_PIPE
+    assert out == b""  # no result printed: nobody is listening
 
 
 # -- the progress display, in process --------------------------------------------------------------

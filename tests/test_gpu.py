@@ -163,7 +163,7 @@ async def test_list_is_lazy(fake: FakeGPCN, gpcn: Client) -> None:
     first = await anext(vms)
     assert first.name
     assert fake.count("GET", "/resource/gpu") == 1
-    await vms.aclose()  # type: ignore[attr-defined]
+    await vms.aclose()
 
 
 async def test_list_does_not_yield_a_vm_twice_when_vms_are_added_meanwhile(

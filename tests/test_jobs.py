@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 from datetime import UTC, datetime, timedelta
 
@@ -169,6 +170,22 @@ async def test_watch_ends_at_a_failed_state_without_raising(fake: FakeGPCN, gpcn
     snapshots = [status async for status in gpcn.jobs.attach(job_id).watch()]
     assert snapshots[-1].state is JobState.FAILED
     assert snapshots[-1].error == "boom"
+
+
+async def test_leaving_an_aclosing_watch_early_stops_polling_that_job(
+    fake: FakeGPCN, gpcn: Client
+) -> None:
+    """A watch() closed by contextlib.aclosing after one snapshot stops its job's polls at once."""
+    job_id = fake.add_job(polls=10_000)
+    async with contextlib.aclosing(gpcn.jobs.attach(job_id).watch()) as statuses:
+        async for status in statuses:
+            assert not status.done
+            break
+    await asyncio.sleep(0.02)  # a poll already sent may still be answered
+    polls = fake.count(*POLL)
+    await asyncio.sleep(0.2)  # many poll intervals of the test client
+    assert polls >= 1
+    assert fake.count(*POLL) == polls
 
 
 async def test_attach_from_a_second_client(fake: FakeGPCN) -> None:

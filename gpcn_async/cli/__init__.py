@@ -6,7 +6,8 @@ own event loop, and prints its result: an aligned table by default, one JSON doc
 
 Exit status: 0 ok; 1 an API or job failure (any ``GPCNError``, or any failed id of a bulk
 action); 2 a usage error (bad arguments, ``InvalidRequestError``, ``ConfigurationError`` such as
-a missing API key); 130 interrupted (Ctrl-C).
+a missing API key); 130 interrupted (Ctrl-C); 141 the reader of the output went away (a broken
+pipe, as in ``gpcn --json list | head -1``): the command stops at once, silently.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import asyncio
 import os
 import sys
 from collections.abc import Sequence
-from typing import Final
+from typing import Final, TextIO
 
 from gpcn_async import (
     Client,
@@ -29,7 +30,14 @@ from gpcn_async.cli._commands import CommandError, Context, Outcome, UsageError
 from gpcn_async.cli._parser import build_parser, options
 from gpcn_async.cli._render import dump_json, one_line
 
-__all__ = ["EXIT_FAILURE", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_USAGE", "main"]
+__all__ = [
+    "EXIT_BROKEN_PIPE",
+    "EXIT_FAILURE",
+    "EXIT_INTERRUPTED",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "main",
+]
 
 EXIT_OK: Final = 0
 """Everything asked for was done."""
@@ -39,6 +47,11 @@ EXIT_USAGE: Final = 2
 """The command line was wrong: bad arguments, bad values, missing configuration."""
 EXIT_INTERRUPTED: Final = 130
 """Interrupted by Ctrl-C (jobs already accepted go on on the server)."""
+# 128 + SIGPIPE (13), like 130 = 128 + SIGINT above: what a shell reports for a Unix tool that
+# SIGPIPE ends (`yes | head -1`), so `set -o pipefail` scripts see gpcn behave like any other
+# tool, and a reader that went away stays distinct from 1, a real failure of the API or a job.
+EXIT_BROKEN_PIPE: Final = 141
+"""The reader of stdout (or stderr) went away, e.g. ``gpcn --json list | head -1``."""
 
 _ENV_API_KEY: Final = "GPCN_API_KEY"
 # Polls back off from --poll-interval to ten times it (the SDK's default: 1 s, then up to 10 s).
@@ -48,12 +61,28 @@ _POLL_BACKOFF_LIMIT: Final = 10.0
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``gpcn`` command line and return its exit status.
 
+    When the reader of the output goes away (a broken pipe), the command stops at once without
+    a word (its client closed, its tasks cancelled), and stdout (stderr too, when it is the
+    pipe that broke) is pointed at ``os.devnull`` so that the interpreter's last flush cannot
+    fail again.
+
     Args:
         argv: the arguments after the program name (default: ``sys.argv[1:]``).
 
     Returns:
-        0 ok, 1 an API or job failure, 2 a usage error, 130 interrupted.
+        0 ok, 1 an API or job failure, 2 a usage error, 130 interrupted, 141 a broken pipe.
     """
+    try:
+        return _main(argv)
+    except BrokenPipeError:
+        return _reader_gone()
+    except BaseExceptionGroup as group:  # progress written by tasks of a TaskGroup
+        if group.split(BrokenPipeError)[1] is not None:
+            raise  # something else went wrong too: a bug, which must show
+        return _reader_gone()
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     try:
         args = options(parser.parse_args(argv))
@@ -64,6 +93,39 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         _error("interrupted (jobs already accepted go on on the server)")
         return EXIT_INTERRUPTED
+
+
+def _reader_gone() -> int:
+    """Give up quietly on output nobody reads any more; the exit status for a broken pipe.
+
+    By now ``asyncio.run`` is over: the client was closed on the way out and the event loop's
+    remaining tasks were cancelled. What a broken stream still buffers would make the
+    interpreter's final flush fail again ("Exception ignored ... BrokenPipeError", exit status
+    120), so, as the Python documentation advises
+    (https://docs.python.org/3/library/signal.html#note-on-sigpipe), stdout is pointed at
+    os.devnull; so is stderr when it is the pipe that broke (the reader of progress went away),
+    and only then, so that anything still to say at exit reaches a stderr that works. Nothing
+    is printed: whoever read the output is gone.
+    """
+    _to_devnull(sys.stdout)
+    try:
+        sys.stderr.flush()
+    except OSError:  # stderr is a pipe that broke: what it holds can never be written
+        _to_devnull(sys.stderr)
+    return EXIT_BROKEN_PIPE
+
+
+def _to_devnull(stream: TextIO) -> None:
+    """Point the stream's file descriptor at os.devnull: its later writes and flushes succeed."""
+    try:
+        descriptor = stream.fileno()
+    except (AttributeError, OSError, ValueError):  # None, or a stream with no descriptor
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, descriptor)
+    finally:
+        os.close(devnull)
 
 
 def _error(message: str) -> None:

@@ -18,7 +18,7 @@ Configuration: the API key from --api-key or GPCN_API_KEY (prefer the variable: 
 lines are visible to other users), the base URL from --base-url or GPCN_BASE_URL.
 Results go to stdout as tables, or as one JSON document with --json; progress and errors
 go to stderr. Exit status: 0 ok, 1 an API or job failure (or any failed id), 2 a usage
-error, 130 interrupted.
+error, 130 interrupted, 141 the reader of the output went away (gpcn ... | head).
 """
 
 EPILOG = """\

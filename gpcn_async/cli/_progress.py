@@ -12,6 +12,7 @@ together by the client's one poller) and reports each change to a ``Reporter``:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Generic, Protocol, TextIO, TypeVar
@@ -250,8 +251,11 @@ async def follow(
 
 async def _follow_one(index: int, label: str, job: Job[T], reporter: Reporter) -> Followed[T]:
     try:
-        async for status in job.watch():
-            reporter.status(index, status)
+        # aclosing: if this task is cancelled (Ctrl-C, a broken pipe), the watch ends here and
+        # now, not whenever the abandoned generator is collected.
+        async with contextlib.aclosing(job.watch()) as statuses:
+            async for status in statuses:
+                reporter.status(index, status)
         result = await job.wait()  # the job is over: this raises its failure, or fetches the VM
     except GPCNError as error:  # this job's outcome; the other jobs go on (CancelledError passes)
         reporter.finished(index, error)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable
 from typing import Any, TypeVar
 
 from gpcn_async import _convert, _validate, _wire
@@ -85,7 +85,7 @@ class GpuClient:
         team_id: int | str | None = None,
         resource_group_id: str | None = None,
         page_size: int = 100,
-    ) -> AsyncIterator[GpuVm]:
+    ) -> AsyncGenerator[GpuVm, None]:
         """Iterate over every GPU VM, fetching pages of ``page_size`` lazily as you go.
 
         ``async for vm in gpcn.gpu.list(search="train-"): ...``. A VM shifted onto the next
