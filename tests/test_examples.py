@@ -8,6 +8,7 @@ import os
 import re
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -33,6 +34,7 @@ def test_readme_has_its_examples() -> None:
         "examples/create_and_wait.py",
         "examples/testing_with_fake.py",
         "examples/testing_with_plugin.py",
+        "examples/testing_rate_limits.py",
         "examples/curl_workflow.sh",
         "examples/stop_training_fleet.py",
         "examples/provision_with_fallback.py",
@@ -104,13 +106,21 @@ async def test_provision_with_fallback_runs(dialect: str) -> None:
     assert fake.created_vm_count == 1
 
 
-async def test_testing_example_passes() -> None:
-    """The README's pytest example passes when run."""
-    spec = importlib.util.spec_from_file_location(
-        "testing_with_fake", ROOT / "examples/testing_with_fake.py"
-    )
+def load_example(name: str) -> Any:
+    """Import ``examples/<name>.py`` as a module."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / f"examples/{name}.py")
     assert spec is not None
     assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    await module.test_my_fleet_code()
+    return module
+
+
+async def test_testing_example_passes() -> None:
+    """The README's pytest example passes when run."""
+    await load_example("testing_with_fake").test_my_fleet_code()
+
+
+async def test_rate_limit_testing_example_passes() -> None:
+    """The README's rate-limit test example passes when run."""
+    await load_example("testing_rate_limits").test_a_burst_of_reads_meets_no_429()
