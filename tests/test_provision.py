@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import pytest
@@ -32,6 +33,15 @@ def created_in(fake: FakeGPCN) -> list[str]:
     return [r.json["datacenterId"] for r in fake.requests_to(*CREATE)]
 
 
+def provision_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
+    """The INFO messages provision() logged on the gpcn_async logger, in order."""
+    return [
+        r.getMessage()
+        for r in caplog.records
+        if r.name == "gpcn_async" and r.levelno == logging.INFO and r.msg.startswith("provision ")
+    ]
+
+
 async def test_provision_orders_the_first_available_offer(fake: FakeGPCN, gpcn: Client) -> None:
     """Without a race, provision() reads the inventory once and orders once."""
     code = fake.series[0].code
@@ -56,6 +66,65 @@ async def test_provision_recovers_from_a_409_race(fake: FakeGPCN, gpcn: Client) 
     assert fake.created_vm_count == 1
 
 
+async def test_provision_logs_each_order_and_each_409_in_order(
+    fake: FakeGPCN, gpcn: Client, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Each order logs its offer and attempt at INFO, and each 409 says the inventory is re-read."""
+    caplog.set_level(logging.INFO, logger="gpcn_async")
+    code = fake.series[0].code
+    first, second = fake.datacenters[0], fake.datacenters[1]
+    only_available(fake, code, [first.id, second.id])
+    fake.race_next_create()
+    _ = await gpcn.gpu.provision(name="train-07", code=code, gpu_count=1, max_attempts=3)
+    sku = fake.requests_to(*CREATE)[-1].json.get("skuCode") or "none"
+    first_offer = f"{code} x1 in {first.name} (datacenter {first.id})"
+    second_offer = f"{code} x1 in {second.name} (datacenter {second.id})"
+    race = "409, attempt 1 of 3); re-checking the inventory for another offer"
+    assert provision_lines(caplog) == [
+        f"provision train-07: ordering {first_offer}, SKU {sku} (attempt 1 of 3)",
+        f"provision train-07: {first_offer} was claimed meanwhile ({race}",
+        f"provision train-07: ordering {second_offer}, SKU {sku} (attempt 2 of 3)",
+    ]
+    assert (sku == "none") == (fake.dialect == "guide")
+    assert fake.api_key not in caplog.text
+    assert fake.api_key.removeprefix("gpcn_") not in caplog.text
+
+
+async def test_the_last_409_logs_that_no_attempt_is_left(
+    fake: FakeGPCN, gpcn: Client, caplog: pytest.LogCaptureFixture
+) -> None:
+    """When max_attempts runs out, the last 409 line says so and the error counts tries and 409s."""
+    caplog.set_level(logging.INFO, logger="gpcn_async")
+    code = fake.series[0].code
+    only_available(fake, code, [dc.id for dc in fake.datacenters[:3]])
+    fake.race_next_create(times=3)
+    with pytest.raises(NoCapacityError) as caught:
+        _ = await gpcn.gpu.provision(name="x", code=code, gpu_count=1, max_attempts=2)
+    lines = provision_lines(caplog)
+    assert [": ordering " in line for line in lines] == [True, False, True, False]
+    assert lines[1].endswith("(409, attempt 1 of 2); re-checking the inventory for another offer")
+    assert lines[3].endswith("(409, attempt 2 of 2); no attempts left")
+    assert str(caught.value).startswith(
+        f"no {code} x1 order was accepted in 2 attempts; 2 offers tried, "
+        "2 claimed meanwhile (409) (tried: "
+    )
+    assert fake.api_key not in caplog.text + str(caught.value)
+
+
+async def test_no_capacity_after_races_counts_offers_and_409s(fake: FakeGPCN, gpcn: Client) -> None:
+    """When every offer was claimed under us, the NoCapacityError message counts both."""
+    code = fake.series[0].code
+    only_available(fake, code, [dc.id for dc in fake.datacenters[:2]])
+    fake.race_next_create(times=2)
+    with pytest.raises(NoCapacityError) as caught:
+        _ = await gpcn.gpu.provision(name="x", code=code, gpu_count=1)
+    assert caught.value.message == (
+        f"no {code} x1 offer is available; 2 offers tried, 2 claimed meanwhile (409)"
+    )
+    assert len(caught.value.tried) == 2
+    assert fake.count("GET", "/resource/gpu/inventory") == 3
+
+
 async def test_provision_follows_datacenter_preference(fake: FakeGPCN, gpcn: Client) -> None:
     """datacenters= is a preference order, and datacenters not listed are never used."""
     code = fake.series[0].code
@@ -67,14 +136,17 @@ async def test_provision_follows_datacenter_preference(fake: FakeGPCN, gpcn: Cli
 
 
 async def test_nothing_available_raises_no_capacity_without_ordering(
-    fake: FakeGPCN, gpcn: Client
+    fake: FakeGPCN, gpcn: Client, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """With no offer at all, NoCapacityError is raised and nothing is ordered."""
+    """With no offer at all, NoCapacityError is raised and nothing is ordered or logged as such."""
     fake.clear_availability()
+    caplog.set_level(logging.INFO, logger="gpcn_async")
     with pytest.raises(NoCapacityError) as caught:
         _ = await gpcn.gpu.provision(name="x", code=fake.series[0].code, gpu_count=8)
     assert caught.value.tried == ()
+    assert str(caught.value).endswith("offer is available (no offer was available)")
     assert fake.count(*CREATE) == 0
+    assert provision_lines(caplog) == []
 
 
 async def test_no_capacity_lists_what_was_claimed(fake: FakeGPCN, gpcn: Client) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable
 from typing import Any, TypeVar
 
@@ -32,6 +33,8 @@ from gpcn_async.models._requests import UNSET, GpuCreateRequest, GpuUpdateReques
 from gpcn_async.policies import PollPolicy
 
 __all__ = ["GpuClient"]
+
+logger = logging.getLogger("gpcn_async")
 
 BASE = "/resource/gpu"
 
@@ -383,7 +386,8 @@ class GpuClient:
         Reads the inventory, orders the first available offer (in ``datacenters`` preference
         order when given, else the inventory's order; the offer's SKU when it names one), and
         when that configuration was claimed meanwhile (409), reads the inventory again without
-        the offers that failed and orders the next, up to ``max_attempts`` orders.
+        the offers that failed and orders the next, up to ``max_attempts`` orders. Each order
+        and each 409 is logged at INFO on the ``gpcn_async`` logger.
 
         Args:
             name: the VM's name.
@@ -397,7 +401,8 @@ class GpuClient:
             The ``Job`` of the accepted order: await it for the ready ``GpuVm``.
 
         Raises:
-            NoCapacityError: nothing available (``.tried`` lists the offers that were claimed).
+            NoCapacityError: nothing available (``.tried`` lists the offers that were claimed;
+                the message counts them and the 409s met).
             OutcomeUnknownError: an order may have been placed; it was not sent again.
         """
         name = _validate.text(name, "name")
@@ -413,19 +418,30 @@ class GpuClient:
                 f"provision() chooses {', '.join(reserved)} itself; pass code= and datacenters="
             )
         tried: list[str] = []
+        conflicts = 0
         claimed: set[tuple[int | str, str, int]] = set()
-        for _ in range(max_attempts):
+        for attempt in range(1, max_attempts + 1):
             inventory = await self.inventory(code, count=gpu_count)
             offers = rank_offers(inventory, code, gpu_count, preferred, claimed)
             if not offers:
                 reason = f": {inventory.error.message}" if inventory.error else ""
                 raise NoCapacityError(
-                    f"no {code} x{gpu_count} offer is available{reason}", tried=tried
+                    f"no {code} x{gpu_count} offer is available{reason}"
+                    + _tally(len(tried), conflicts),
+                    tried=tried,
                 )
             offer = offers[0]
             kwargs = dict(create_kwargs)
             if offer.sku is not None:
                 kwargs.setdefault("sku_code", offer.sku.code)
+            logger.info(
+                "provision %s: ordering %s x%d in %s (datacenter %s), SKU %s (attempt %d of %d)",
+                name,
+                *_described(offer),
+                kwargs.get("sku_code") or "none",
+                attempt,
+                max_attempts,
+            )
             try:
                 return await self.create(
                     name=name,
@@ -435,10 +451,24 @@ class GpuClient:
                     **kwargs,
                 )
             except ConflictError:
+                conflicts += 1
                 tried.append(f"{offer} (claimed meanwhile: 409)")
                 claimed.add(_offer_key(offer))
+                logger.info(
+                    "provision %s: %s x%d in %s (datacenter %s) was claimed meanwhile "
+                    "(409, attempt %d of %d); %s",
+                    name,
+                    *_described(offer),
+                    attempt,
+                    max_attempts,
+                    "re-checking the inventory for another offer"
+                    if attempt < max_attempts
+                    else "no attempts left",
+                )
         raise NoCapacityError(
-            f"no {code} x{gpu_count} order was accepted in {max_attempts} attempts", tried=tried
+            f"no {code} x{gpu_count} order was accepted in {max_attempts} attempts"
+            + _tally(len(tried), conflicts),
+            tried=tried,
         )
 
     def _job_of(self, status: JobStatus, fetch: Callable[[JobStatus], Awaitable[T]]) -> Job[T]:
@@ -460,6 +490,20 @@ class GpuClient:
 
 
 _PROVISION_FIELDS = frozenset({"datacenter_id", "series_id"})
+
+
+def _tally(tried: int, conflicts: int) -> str:
+    """What a NoCapacityError message adds about the orders sent: nothing when none was."""
+    if not tried:
+        return ""
+    offers = "offer" if tried == 1 else "offers"
+    return f"; {tried} {offers} tried, {conflicts} claimed meanwhile (409)"
+
+
+def _described(offer: Offer) -> tuple[str, int, str, str]:
+    """An offer for provision()'s log lines: series code, GPU count, datacenter name and id."""
+    datacenter = offer.datacenter
+    return (offer.series.code, offer.gpu_count, datacenter.name or datacenter.id, datacenter.id)
 
 
 def _offer_key(offer: Offer) -> tuple[int | str, str, int]:
