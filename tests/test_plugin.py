@@ -188,3 +188,167 @@ def test_readme_example_passes(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_example=EXAMPLE.read_text())
     result = pytester.runpytest()
     result.assert_outcomes(passed=10)
+
+
+# pytest-asyncio off: no asyncio_* keys (they would be unknown keys, an error under
+# filterwarnings = error) and its plugin disabled, as in a project that does not use it.
+INI_WITHOUT_ASYNCIO = """
+[pytest]
+filterwarnings = error
+addopts = --strict-markers -p no:cacheprovider -p no:hypothesispytest -p no:asyncio
+"""
+
+SYNC_TESTS = """
+    import asyncio
+
+    import pytest
+
+    from gpcn_async.testing import FakeGPCN
+
+
+    def test_default_dialect(gpcn_dialect: str) -> None:
+        assert gpcn_dialect == "reference"
+
+
+    @pytest.mark.gpcn_dialect("guide", "reference")
+    def test_marker_parametrizes(gpcn_dialect: str, request: pytest.FixtureRequest) -> None:
+        assert request.node.name == f"test_marker_parametrizes[{gpcn_dialect}]"
+
+
+    def test_fake_under_asyncio_run() -> None:
+        async def main() -> str:
+            async with FakeGPCN(dialect="guide") as fake, fake.client() as gpcn:
+                vm_id = fake.add_vm(name="train-01")
+                return (await gpcn.gpu.get(vm_id)).name
+
+        assert asyncio.run(main()) == "train-01"
+
+
+    def test_deliberately_fails() -> None:
+        assert asyncio.run(asyncio.sleep(0, "ran")) == "not what it returns"
+"""
+
+# One test only: with pytest 9.2, a second test requesting the same unhandled async fixture
+# errors with a bare AssertionError inside pytest (its bug, not the plugin's).
+USES_A_FIXTURE = """
+    from gpcn_async import Client
+
+
+    async def test_needs_an_async_runner(gpcn_client: Client) -> None:
+        assert await gpcn_client.gpu.inventory()
+"""
+
+FALLBACK = """
+    import pytest
+
+    from gpcn_async.testing import pytest_plugin
+
+
+    def test_plugin_fell_back_to_pytest_fixture() -> None:
+        with pytest.raises(ImportError):
+            import pytest_asyncio  # noqa: F401
+        assert pytest_plugin._async_fixture is pytest.fixture
+"""
+
+
+def test_sync_tests_run_without_pytest_asyncio(pytester: pytest.Pytester) -> None:
+    """Without pytest-asyncio, sync tests get ``gpcn_dialect`` and its marker and can run a fake."""
+    pytester.makeini(INI_WITHOUT_ASYNCIO)
+    pytester.makepyfile(test_user=textwrap.dedent(SYNC_TESTS))
+    result = pytester.runpytest("-v")
+    result.assert_outcomes(passed=4, failed=1)
+    result.stdout.fnmatch_lines_random(
+        [
+            "*test_marker_parametrizes[[]guide[]] PASSED*",
+            "*test_marker_parametrizes[[]reference[]] PASSED*",
+            "*test_fake_under_asyncio_run PASSED*",
+            "*test_deliberately_fails FAILED*",
+        ]
+    )
+
+
+def test_async_fixtures_need_pytest_asyncio(pytester: pytest.Pytester) -> None:
+    """Without pytest-asyncio, as the README says, a ``gpcn_client`` test errors at setup."""
+    pytester.makeini(INI_WITHOUT_ASYNCIO)
+    pytester.makepyfile(test_user=textwrap.dedent(USES_A_FIXTURE))
+    result = pytester.runpytest()
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*requested an async fixture 'gpcn_fake'*"])
+
+
+def test_plugin_loads_without_pytest_asyncio_installed(pytester: pytest.Pytester) -> None:
+    """When pytest_asyncio cannot be imported, the plugin still loads and sync tests still pass."""
+    pytester.makeini(INI_WITHOUT_ASYNCIO)
+    # Loaded by -p before the pytest11 entry points, so the plugin's import of it fails. A
+    # subprocess, because in-process the plugin module is already imported (with pytest_asyncio).
+    pytester.makepyfile(no_pytest_asyncio="import sys\n\nsys.modules['pytest_asyncio'] = None\n")
+    pytester.makepyfile(
+        test_user=textwrap.dedent(SYNC_TESTS),
+        test_fixture=textwrap.dedent(USES_A_FIXTURE),
+        test_fallback=textwrap.dedent(FALLBACK),
+    )
+    result = pytester.runpytest_subprocess("-p", "no_pytest_asyncio")
+    result.assert_outcomes(passed=5, failed=1, errors=1)
+    result.stdout.fnmatch_lines(["*requested an async fixture 'gpcn_fake'*"])
+
+
+DIALECT_TESTS = """
+import pytest
+
+from gpcn_async import Client
+from gpcn_async.testing import FakeGPCN
+
+
+async def test_reads(gpcn_client: Client, gpcn_fake: FakeGPCN, gpcn_dialect: str) -> None:
+    assert gpcn_fake.dialect == gpcn_dialect in {expected}
+    vm_id = gpcn_fake.add_vm(name="train-01")
+    assert (await gpcn_client.gpu.get(vm_id)).name == "train-01"
+
+
+@pytest.mark.gpcn_dialect("reference")
+async def test_marker_wins(gpcn_fake: FakeGPCN) -> None:
+    assert gpcn_fake.dialect == "reference"
+"""
+
+CONFTESTS = {
+    # A project-wide default dialect.
+    "one": """
+import pytest
+
+
+@pytest.fixture
+def gpcn_dialect() -> str:
+    return "guide"
+""",
+    # Every test of the project in both dialects (as the fixture's docstring suggests).
+    "both": """
+import pytest
+
+
+@pytest.fixture(params=["guide", "reference"])
+def gpcn_dialect(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+""",
+}
+
+
+def test_conftest_override_sets_the_project_dialect(pytester: pytest.Pytester) -> None:
+    """A ``gpcn_dialect`` fixture in a conftest.py sets its tests' dialects; a marker still wins."""
+    pytester.makeini(INI.format(mode="auto"))
+    expected = {"one": {"guide"}, "both": {"guide", "reference"}}
+    for package, conftest in CONFTESTS.items():
+        directory = pytester.mkdir(package)
+        (directory / "conftest.py").write_text(conftest)
+        tests = DIALECT_TESTS.replace("{expected}", repr(sorted(expected[package])))
+        (directory / f"test_{package}.py").write_text(tests)
+    result = pytester.runpytest("-v")
+    result.assert_outcomes(passed=5)
+    result.stdout.fnmatch_lines_random(
+        [
+            "one/test_one.py::test_reads PASSED*",
+            "one/test_one.py::test_marker_wins[[]reference[]] PASSED*",
+            "both/test_both.py::test_reads[[]guide[]] PASSED*",
+            "both/test_both.py::test_reads[[]reference[]] PASSED*",
+            "both/test_both.py::test_marker_wins[[]reference[]] PASSED*",
+        ]
+    )

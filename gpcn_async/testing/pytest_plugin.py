@@ -23,7 +23,9 @@ Markers (on a test, a class, or a module's ``pytestmark``)::
 
 For ``gpcn_fake`` and ``gpcn_client`` the marker closest to the test wins for each option.
 Parametrizing ``gpcn_dialect`` directly (``@pytest.mark.parametrize("gpcn_dialect", [...])``)
-works too, but not together with the ``gpcn_dialect`` marker on the same test.
+works too, but not together with the ``gpcn_dialect`` marker on the same test. A ``gpcn_dialect``
+fixture of your own in a conftest.py sets a default for its tests (one dialect, or each of its
+``params``); a ``gpcn_dialect`` marker still wins over it.
 """
 
 from __future__ import annotations
@@ -128,8 +130,14 @@ def _dialect_choice(node: pytest.Item | pytest.Function) -> list[str] | None:
     return dialects
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """Parametrize ``gpcn_dialect`` from the closest ``gpcn_dialect`` marker, if any.
+
+    The marker becomes a ``parametrize`` mark on the test's definition, applied by pytest's own
+    hook (which runs after this one). A mark, unlike a ``metafunc.parametrize()`` call, takes
+    precedence over the params of a ``gpcn_dialect`` fixture overridden in a conftest.py, as
+    ``@pytest.mark.parametrize("gpcn_dialect", ...)`` does; a call would collide with them.
 
     A bad marker is left alone here and reported by the fixtures, as an error of that test only.
     """
@@ -140,7 +148,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     except ValueError:
         return
     if dialects is not None:
-        metafunc.parametrize("gpcn_dialect", dialects, ids=dialects)
+        metafunc.definition.add_marker(
+            pytest.mark.parametrize("gpcn_dialect", dialects, ids=dialects), append=False
+        )
 
 
 def _marker_options(node: pytest.Item, name: str) -> dict[str, Any]:
