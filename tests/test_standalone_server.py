@@ -14,17 +14,17 @@ import shutil
 import signal
 import socket
 import sys
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 
-from gpcn_async.testing import FakeGPCN
-from gpcn_async.testing import __main__ as standalone
 from gpcn_async.testing.__main__ import main
 
 ROOT = Path(__file__).parent.parent
@@ -173,6 +173,7 @@ async def test_guide_workflow_runs_against_the_standalone_server(
         (["--rate-window", "0"], "rate_window"),
         (["--dialect", "openapi"], "openapi"),
         (["--rate-alignment", "sliding"], "sliding"),
+        (["--clock-skew", "inf"], "clock_skew"),
     ],
 )
 def test_bad_options_exit_2_naming_them(
@@ -187,22 +188,22 @@ def test_bad_options_exit_2_naming_them(
     assert named in captured.err
 
 
-@pytest.mark.parametrize(
-    ("options", "expected"),
-    [([], "first-request"), (["--rate-alignment", "clock"], "clock")],
-)
-def test_rate_alignment_option_reaches_the_fake(
-    options: list[str], expected: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """``--rate-alignment`` sets the served fake's ``rate_alignment`` (default first-request)."""
-    served: list[FakeGPCN] = []
-
-    async def record(fake: FakeGPCN, stop: asyncio.Event | None = None) -> None:
-        served.append(fake)
-
-    monkeypatch.setattr(standalone, "serve", record)
-    assert main(["--port", "0", "--rate-window", "1", *options]) == 0
-    assert [(fake.rate_alignment, fake.rate_window) for fake in served] == [(expected, 1.0)]
+async def test_rate_and_clock_options_reach_the_served_fake() -> None:
+    """--rate-alignment clock and --clock-skew shape the served answers' Date and reset."""
+    async with (
+        serving(
+            "--rate-window", "5", "--rate-alignment", "clock", "--clock-skew", "-300"
+        ) as server,
+        aiohttp.ClientSession() as session,
+    ):
+        url = f"{server.url}/resource/gpu"
+        async with session.get(url, headers={"X-API-Key": server.key}) as response:
+            assert response.status == 200
+            date = parsedate_to_datetime(response.headers["Date"]).timestamp()
+            reset = float(response.headers["X-RateLimit-Reset"])
+    assert abs(date - (time.time() - 300)) < 3  # the fake's clock, 300 s behind ours
+    assert reset % 5 == 0  # a clock-aligned window of 5 s ends on a multiple of 5
+    assert 0 < reset - date <= 6  # on the fake's clock, not ours
 
 
 def test_busy_port_exits_1(capsys: pytest.CaptureFixture[str]) -> None:

@@ -14,6 +14,8 @@ options exit 2, a port that cannot be listened on exits 1. Options::
     --rate-window S     the rate limit window in seconds (default 60)
     --rate-alignment A  first-request (default: a window starts with the first request after the
                         previous one) or clock (windows on multiples of the window in Unix time)
+    --clock-skew S      the fake's wall clock runs S seconds ahead of this machine's (negative:
+                        behind): its Date headers, X-RateLimit-Reset and timestamps (default 0)
 """
 
 from __future__ import annotations
@@ -66,6 +68,13 @@ def _parser() -> argparse.ArgumentParser:
         default="first-request",
         help="where windows start: at the first request after the last one, or on the clock",
     )
+    parser.add_argument(
+        "--clock-skew",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="run the fake's wall clock this far ahead of this machine's (negative: behind)",
+    )
     return parser
 
 
@@ -112,6 +121,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             rate_limit=args.rate_limit,
             rate_window=args.rate_window,
             rate_alignment=args.rate_alignment,
+            clock_skew=args.clock_skew,
         )
     except ValueError as exc:
         parser.error(str(exc))  # exits 2

@@ -8,6 +8,7 @@ __all__ = [
     "HTTP_METHODS",
     "require_int",
     "require_method",
+    "require_offset",
     "require_path_glob",
     "require_seconds",
     "require_text",
@@ -46,6 +47,17 @@ def require_seconds(name: str, value: object, *, positive: bool = False) -> floa
     ):
         bound = "> 0" if positive else ">= 0"
         raise ValueError(f"{name} must be a finite number of seconds {bound}, got {value!r}")
+    return float(value)
+
+
+def require_offset(name: str, value: object) -> float:
+    """Return ``value`` as a float if it is a finite number of seconds of either sign.
+
+    Raises:
+        ValueError: Naming ``name`` and the bad value.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number of seconds, got {value!r}")
     return float(value)
 
 

@@ -3,8 +3,9 @@
 - ``"first-request"``: each window starts at the first request after the previous one ended
   (express-rate-limit's MemoryStore). Any clock works; the server passes monotonic time.
 - ``"clock"``: window ``k`` covers ``[k * window, (k + 1) * window)`` on the clock passed, as API
-  gateways and Redis counters keyed by ``floor(now / window)`` do. The server passes Unix time,
-  so a whole-second window ends on a whole Unix second.
+  gateways and Redis counters keyed by ``floor(now / window)`` do. The server passes Unix time
+  on its own clock (``clock_skew`` included), so a whole-second window ends on a whole second of
+  it.
 
 Pure: the caller passes the time, so the arithmetic is testable without sleeping.
 """

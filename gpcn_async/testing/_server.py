@@ -1,7 +1,8 @@
 """``FakeGPCN``: the fake GPCN API served over real HTTP on 127.0.0.1.
 
 Each request goes through one pipeline: log, rate limit, auth, GPU-enabled check, fault lookup,
-handler. Every answer (errors and faults included) carries ``X-RateLimit-*`` and ``X-Request-Id``.
+handler. Every answer (errors and faults included) carries ``X-RateLimit-*``, ``X-Request-Id`` and
+a ``Date`` on the fake's own wall clock (``clock_skew`` seconds ahead of this machine's).
 The server side is ``aiohttp.web`` only; nothing here uses the SDK's models or converters, so the
 fake checks the wire contract independently of the client code.
 """
@@ -15,7 +16,8 @@ import secrets
 import time
 import uuid
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
+from email.utils import formatdate
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
@@ -26,6 +28,7 @@ from gpcn_async.testing._catalog import Catalog, DatacenterSpec, SeriesSpec, Sku
 from gpcn_async.testing._checks import (
     require_int,
     require_method,
+    require_offset,
     require_path_glob,
     require_seconds,
     require_text,
@@ -124,6 +127,7 @@ class FakeGPCN:
       ``gpu_enabled`` (403);
     - rate limiting: ``set_rate_limit``, ``rate_limit``, ``rate_window``, ``rate_alignment``,
       ``rate_limited_count``;
+    - the server's wall clock: ``clock_skew`` (a clock ahead of or behind this machine's);
     - the request log: ``requests``, ``requests_to``, ``count``, ``clear_requests``.
 
     Every scripting method checks its arguments and raises ``ValueError`` naming the bad value
@@ -137,7 +141,7 @@ class FakeGPCN:
         rate_window: The window's length in seconds (sub-second windows work).
         rate_alignment: Where windows start. ``"first-request"``: at the first request after the
             previous window ended (express-rate-limit's memory store). ``"clock"``: on multiples
-            of ``rate_window`` in Unix time (API gateways, Redis counters keyed by
+            of ``rate_window`` in the fake's Unix time (API gateways, Redis counters keyed by
             ``floor(now / window)``), so a whole-second ``X-RateLimit-Reset`` is exact for a
             whole-second window.
         retry_after_header: Send ``Retry-After`` with the limiter's 429s.
@@ -147,6 +151,11 @@ class FakeGPCN:
         seed_catalog: Start with 3 series, 3 datacenters and some availability.
         seed_vms: Start with this many ``Running`` VMs (``vm-0001``, ...), spread over the
             catalog's series and datacenters; needs ``seed_catalog``.
+        clock_skew: How many seconds the fake's wall clock is ahead of this machine's (negative:
+            behind). Everything the fake says about wall-clock time uses it: the ``Date``
+            header of every answer, ``X-RateLimit-Reset`` (and where clock-aligned windows sit)
+            and job and VM timestamps. Durations do not change: jobs, windows and the request
+            log's ``time`` run on this machine's monotonic clock.
 
     Raises:
         ValueError: A bad argument (the message names it).
@@ -167,6 +176,7 @@ class FakeGPCN:
         job_duration: float | None = None,
         seed_catalog: bool = True,
         seed_vms: int = 0,
+        clock_skew: float = 0.0,
     ) -> None:
         if dialect not in DIALECTS:
             raise ValueError(f"dialect must be 'guide' or 'reference', got {dialect!r}")
@@ -180,6 +190,7 @@ class FakeGPCN:
         if job_duration is not None:
             require_seconds("job_duration", job_duration)
         require_int("seed_vms", seed_vms, 0)
+        self._clock_skew = require_offset("clock_skew", clock_skew)
         if seed_vms and not seed_catalog:
             raise ValueError(
                 f"seed_vms={seed_vms} needs seed_catalog=True: seeded VMs use its series"
@@ -199,7 +210,9 @@ class FakeGPCN:
         """Whether the limiter's 429s carry ``Retry-After``."""
         self._port = port
         self._state = State(
-            catalog=Catalog.seeded() if seed_catalog else Catalog(), default_script=default
+            catalog=Catalog.seeded() if seed_catalog else Catalog(),
+            default_script=default,
+            wall=self._wall_datetime,
         )
         self._state.gpu_enabled = bool(gpu_enabled)
         self._api = Api(self._state, dialect)
@@ -303,7 +316,7 @@ class FakeGPCN:
     # -- the pipeline --------------------------------------------------------------------------
 
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
-        arrived, arrived_wall = time.monotonic(), time.time()
+        arrived, arrived_wall = time.monotonic(), self._wall_time()
         body = _parse_json(await request.read())
         method = request.method.upper()
         relative = _relative(request.path)
@@ -337,6 +350,8 @@ class FakeGPCN:
             return web.Response(status=500)
         if reply.content_type is not None:
             headers["Content-Type"] = reply.content_type
+        # Set here, so aiohttp adds no Date of its own; an injected Date header still wins.
+        headers["Date"] = formatdate(self._wall_time(), usegmt=True)
         headers = _merge_headers(headers, reply.headers)
         self._log.answered(record, reply.status)
         return web.Response(status=reply.status, body=reply.payload or None, headers=headers)
@@ -398,11 +413,12 @@ class FakeGPCN:
         return reply
 
     def _apply_rate_limit(self, arrived: float, wall: float) -> tuple[dict[str, str], Decision]:
-        """Count a request that arrived at ``arrived`` (monotonic), ``wall`` (Unix time).
+        """Count a request that arrived at ``arrived`` (monotonic), ``wall`` (the fake's Unix time).
 
-        Clock-aligned windows are counted in Unix time, so they sit on its multiples;
-        first-request ones in monotonic time, so setting the wall clock cannot move them.
-        ``offset`` turns the window's end into Unix time for ``X-RateLimit-Reset``.
+        Clock-aligned windows are counted in the fake's Unix time (skew included), so they sit
+        on its multiples; first-request ones in monotonic time, so setting the wall clock or
+        ``clock_skew`` cannot move them. ``offset`` turns the window's end into the fake's Unix
+        time for ``X-RateLimit-Reset``.
 
         Returns:
             The ``X-RateLimit-*`` headers and the limiter's verdict.
@@ -428,6 +444,35 @@ class FakeGPCN:
             "X-RateLimit-Remaining": str(decision.remaining),
             "X-RateLimit-Reset": reset_text,
         }
+
+    # -- the wall clock --------------------------------------------------------------------------
+
+    @property
+    def clock_skew(self) -> float:
+        """How many seconds the fake's wall clock is ahead of this machine's (negative: behind).
+
+        The ``Date`` header, ``X-RateLimit-Reset`` and job and VM timestamps are on this clock
+        (``time.time() + clock_skew``). Setting it mid-run is a clock jump, as when NTP corrects
+        the server: later answers and timestamps move by the change, while jobs, first-request
+        rate windows and the request log keep their monotonic timing. A clock-aligned window
+        is the multiple of the window holding the new time, with a full budget if that moved it.
+
+        Raises:
+            ValueError: On setting, a value that is not a finite number.
+        """
+        return self._clock_skew
+
+    @clock_skew.setter
+    def clock_skew(self, value: float) -> None:
+        self._clock_skew = require_offset("clock_skew", value)
+
+    def _wall_time(self) -> float:
+        """The fake's wall-clock time: Unix seconds, ``clock_skew`` ahead of this machine's."""
+        return time.time() + self._clock_skew
+
+    def _wall_datetime(self) -> datetime:
+        """The fake's wall-clock time as an aware UTC datetime (the state's ``wall`` clock)."""
+        return datetime.fromtimestamp(self._wall_time(), UTC)
 
     # -- request log ---------------------------------------------------------------------------
 
