@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from typing import Final
 
+from gpcn_async._clock import ServerClock
 from gpcn_async._wire import RateLimitHeaders
 from gpcn_async.errors import RateLimitError
 
@@ -54,6 +55,8 @@ class RateLimiter:
         self._users_done.set()
         self._answered = asyncio.Event()  # set by the first answer's headers
         self.last: RateLimitHeaders | None = None
+        # X-RateLimit-Reset is on the server's clock; this turns it into ours.
+        self.server_clock = ServerClock()
 
     def try_acquire(self, *, background: bool = False) -> bool:
         """Count one more request as sent if it may go at once; False if it must wait.
@@ -145,8 +148,20 @@ class RateLimiter:
         """Mark one request as answered (or failed); call once per ``acquire``."""
         self._in_flight -= 1
 
+    def observe_date(self, date: str | None) -> None:
+        """Take an answer's ``Date`` header, to follow the server's clock (any answer)."""
+        self.server_clock.observe(date, self._clock())
+
+    def server_now(self) -> float:
+        """The server's clock now, as far as its ``Date`` headers tell (Unix seconds)."""
+        return self.server_clock.server_now(self._clock())
+
     def observe(self, headers: RateLimitHeaders) -> None:
-        """Update the budget from an answer's headers (call before ``release``)."""
+        """Update the budget from an answer's headers (call before ``release``).
+
+        Call ``observe_date`` with the same answer's ``Date`` first: the reset is converted
+        from the server's clock to ours with it.
+        """
         # Requests still in flight may not be counted in this answer's Remaining yet.
         budget = headers.remaining - max(0, self._in_flight - 1)
         if self._server_reset is None or headers.reset > self._server_reset + _SAME_WINDOW:
@@ -157,7 +172,7 @@ class RateLimiter:
         else:
             return  # a late answer from a window that has already ended
         self._limit = headers.limit
-        self._window_end = headers.reset
+        self._window_end = self.server_clock.to_local(headers.reset)
         self.last = headers
         self._answered.set()
 

@@ -149,6 +149,10 @@ class Transport:
         """The rate-limit headers of the newest window answered, or None before any answer."""
         return self._limiter.last
 
+    def server_now(self) -> float:
+        """The server's clock now (Unix seconds), as its ``Date`` headers tell; ours before any."""
+        return self._limiter.server_now()
+
     def open(self) -> None:
         """Make the owned session now (``__aenter__``); a borrowed one is used as given."""
         self._ensure_session()
@@ -256,6 +260,7 @@ class Transport:
                 except (aiohttp.ClientError, TimeoutError) as exc:
                     # No "from exc": the failure built here already names its own cause.
                     raise self._connection_failure(call, exc, started)  # noqa: B904
+                self._limiter.observe_date(headers.get("Date"))
                 rate = _wire.parse_rate_limit(headers)
                 if rate is not None:
                     self._limiter.observe(rate)
@@ -294,8 +299,14 @@ class Transport:
     def _status_failure(
         self, call: _Call, status: int, body: bytes, headers: Mapping[str, str]
     ) -> Exception:
+        # A Retry-After date and X-RateLimit-Reset are on the server's clock.
         error = _wire.error_from_response(
-            status, body, headers, method=call.method, path=call.path, now=time.time()
+            status,
+            body,
+            headers,
+            method=call.method,
+            path=call.path,
+            now=self._limiter.server_now(),
         )
         if isinstance(error, RateLimitError) and error.retry_after is not None:
             self._limiter.pause(error.retry_after)

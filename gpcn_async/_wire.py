@@ -13,13 +13,13 @@ import json
 import math
 import re
 from collections.abc import Iterator, Mapping
-from email.utils import parsedate_to_datetime
 from http import HTTPStatus
 from typing import Any, Final, NamedTuple
 from urllib.parse import urlsplit
 
 import attrs
 
+from gpcn_async._clock import parse_http_date
 from gpcn_async.errors import (
     APIError,
     AuthenticationError,
@@ -277,13 +277,8 @@ def parse_retry_after(value: str | None, *, now: float) -> float | None:
     seconds = _number(value)
     if seconds is not None:
         return max(0.0, seconds)
-    try:
-        when = parsedate_to_datetime(value.strip())
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:
-        return None
-    return max(0.0, when.timestamp() - now)
+    when = parse_http_date(value)
+    return None if when is None else max(0.0, when - now)
 
 
 def rate_limit_wait(

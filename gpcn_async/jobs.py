@@ -327,7 +327,8 @@ class Poller:
 
     def _next_delay(self, entry: _Entry, status: JobStatus, since: float) -> float:
         """The gap from ``since`` (a monotonic time, now or earlier) to the entry's next poll."""
-        wall_since = time.time() - (self._now() - since)
+        # estimatedCompletion is on the server's clock, which may differ from ours by minutes.
+        wall_since = self._transport.server_now() - (self._now() - since)
         return next_poll_delay(
             entry.next_gap(self._schedule),
             status.estimated_completion,
