@@ -23,6 +23,10 @@ Outcome = Literal["succeeded", "failed", "cancelled"]
 OUTCOMES: tuple[str, ...] = ("succeeded", "failed", "cancelled")
 """The outcomes a script may set."""
 
+_EARLY = 1e-12
+"""How much earlier than computed ``next_change`` answers, relative to the times involved: far
+more than the float rounding of ``advance``'s own arithmetic, so the answer is never late."""
+
 
 @dataclass(frozen=True)
 class JobScript:
@@ -183,6 +187,28 @@ class JobRecord:
         if self.script.duration is not None:
             return self.script.duration
         return float(self.script.polls or 1)
+
+    def next_change(self) -> float | None:
+        """Return when an unpolled ``advance`` may next change the job, or None if it never will.
+
+        The time is on the ``started`` clock and never later than the first ``now`` at or after
+        ``started`` for which ``advance(now=now, polled=False)`` would raise the progress or end
+        the job, given its current script and progress (it may be a hair earlier, never later).
+        Polls only raise the progress, so they can only make that moment later. None for a
+        terminal job or one whose script counts polls.
+        """
+        script = self.script
+        if self.terminal or script.duration is None:
+            return None
+        duration, curve = script.duration, script.progress
+        share = 1.0  # the share of the duration at which the progress next rises (or it ends)
+        if curve is not None:
+            rise = next((index for index, value in enumerate(curve) if value > self.progress), None)
+            if rise is not None:
+                share = rise / len(curve)
+        elif self.progress < 99:
+            share = (self.progress + 1) / 100
+        return self.started + duration * share - _EARLY * (abs(self.started) + duration + 1.0)
 
     def advance(self, *, now: float, wall: datetime, polled: bool) -> bool:
         """Move the job along: count a poll if ``polled``, then apply its script.

@@ -1045,7 +1045,7 @@ class FakeGPCN:
         job = self._job(job_id)
         if job.terminal:
             raise ValueError(f"job {job_id!r} already finished ({job.state})")
-        job.script = self._script(
+        script = self._script(
             polls=polls,
             duration=duration,
             outcome=outcome,
@@ -1053,6 +1053,7 @@ class FakeGPCN:
             progress=progress,
             default=job.script,
         )
+        self._state.rescript(job, script)
 
     def finish_job(
         self, job_id: str, *, outcome: str = "succeeded", error: str | None = None

@@ -3,10 +3,15 @@
 Job effects live here too: a create that succeeds makes its VM ``Running``, one that fails or is
 cancelled removes it; a delete that succeeds removes the VM; start/stop/reset change its status.
 Time comes from two injectable clocks, so the logic is testable without sleeping.
+
+``tick()`` runs on every request, so it costs only the jobs it changes: the running
+duration-scripted jobs wait in a heap by the time their progress next rises or they end.
 """
 
 from __future__ import annotations
 
+import heapq
+import math
 import time
 import uuid
 from collections import deque
@@ -102,6 +107,16 @@ class State:
         self.wall = wall
         self._serial = 0
         self._last_created: datetime | None = None
+        # The scheduler of tick(): (time, entry number, job id) for each running duration job,
+        # the time no later than its next change (JobRecord.next_change). An entry counts only
+        # while _live maps its job to its number: a rescheduled or finished job's older entries
+        # are skipped when they come up. _order keeps the creation order, the order tick()
+        # advances jobs due together in (their effects on one VM may not commute).
+        self._due: list[tuple[float, int, str]] = []
+        self._live: dict[str, int] = {}
+        self._order: dict[str, int] = {}
+        self._entries = 0
+        self._latest_start = -math.inf
 
     # -- VMs -------------------------------------------------------------------------------
 
@@ -219,14 +234,55 @@ class State:
             updated_at=wall,
         )
         self.jobs[job.id] = job
+        self._order[job.id] = len(self._order)
+        self._latest_start = max(self._latest_start, job.started)
+        self._schedule(job)
         return job
 
+    def rescript(self, job: JobRecord, script: JobScript) -> None:
+        """Give a running job another script; ``tick()`` follows its new timing."""
+        job.script = script
+        self._schedule(job)
+
     def tick(self) -> None:
-        """Finish the duration-scripted jobs whose time has come."""
+        """Bring the duration-scripted jobs up to the clock: raise progress, finish those due.
+
+        Only the jobs whose time to change has come are visited, in creation order.
+        """
         now, wall = self.clock(), self.wall()
-        for job in list(self.jobs.values()):
-            if not job.terminal and job.script.duration is not None:
-                self._advance(job, now=now, wall=wall, polled=False)
+        if now < self._latest_start:
+            # The clock went back behind a job's start (only an injected clock can): that job's
+            # elapsed time is negative, where the next_change times do not hold, so visit all.
+            for job in list(self.jobs.values()):
+                if not job.terminal and job.script.duration is not None:
+                    self._advance(job, now=now, wall=wall, polled=False)
+            return
+        due: list[JobRecord] = []
+        heap, live = self._due, self._live
+        while heap and heap[0][0] <= now:
+            _, entry, job_id = heapq.heappop(heap)
+            if live.get(job_id) != entry:
+                continue  # rescheduled or finished since
+            found = self.jobs.get(job_id)
+            if found is None or found.terminal or found.script.duration is None:
+                del live[job_id]
+                continue
+            due.append(found)
+        due.sort(key=lambda job: self._order[job.id])
+        for job in due:
+            self._advance(job, now=now, wall=wall, polled=False)
+        for job in due:  # after the loop: a job due again at once waits for the next tick
+            self._schedule(job)
+
+    def _schedule(self, job: JobRecord) -> None:
+        """(Re)schedule a job in tick()'s heap after it changed, or drop it if it has no time."""
+        when = job.next_change()
+        if when is None:
+            self._live.pop(job.id, None)
+            return
+        self._entries += 1
+        self._live[job.id] = self._entries
+        heapq.heappush(self._due, (when, self._entries, job.id))
 
     def poll(self, job_ids: Iterable[str]) -> list[JobRecord]:
         """Count a poll of each known id (once per request) and return those jobs in order."""
