@@ -227,7 +227,8 @@ class JobRecord:
             return False
         script, curve = self.script, self.script.progress
         if script.duration is not None:
-            elapsed = now - self.started
+            # A clock read before the start (an injected clock set back) counts as the start.
+            elapsed = max(0.0, now - self.started)
             done = elapsed >= script.duration
             share = elapsed / script.duration if script.duration else 1.0
             if curve is not None:

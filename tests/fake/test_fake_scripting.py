@@ -59,6 +59,16 @@ def test_progress_curve_with_a_duration_takes_equal_slices() -> None:
     ]
 
 
+@pytest.mark.parametrize("now", [-0.01, -0.5, -2.0, -100.0])
+def test_a_clock_behind_a_duration_jobs_start_counts_as_its_start(now: float) -> None:
+    """A duration job advanced at a time before it started shows its curve's first value."""
+    wall = datetime(2026, 2, 21, tzinfo=UTC)
+    script = JobScript(polls=None, duration=1.0, progress=(10, 50, 90))
+    job = JobRecord("j", "create", None, None, script, created_at=wall, started=0.0)
+    assert not job.advance(now=now, wall=wall, polled=False)
+    assert (job.state, job.progress) == ("running", 10)
+
+
 def test_failing_duration_curve_ends_at_its_last_value_even_unobserved() -> None:
     """A duration job that fails reports the curve's last value even if nobody saw it rise."""
     wall = datetime(2026, 2, 21, tzinfo=UTC)
