@@ -23,6 +23,28 @@ def text(value: object, name: str) -> str:
     return value
 
 
+_NOT_IN_PATH_IDS: Final = ("/", "\\", "?", "#", "%")
+"""Characters that would move a request to another path, query or fragment if put in a path."""
+
+
+def path_id(value: object, name: str) -> str:
+    """An id that goes into a URL path as one segment (``vm_id``), unchanged.
+
+    An id that would change where the request goes (``"a/../b"``, ``"a?x=1"``, ``".."``) is
+    refused rather than escaped: no GPCN id holds such characters, so it is a mistake (often a
+    URL or a path pasted in place of the id), and sending it escaped would only earn a 404.
+    """
+    checked = text(value, name)
+    for char in _NOT_IN_PATH_IDS:
+        if char in checked:
+            raise InvalidRequestError(
+                f"{name} must be a bare id, got {value!r} (it holds {char!r})"
+            )
+    if checked in {".", ".."} or checked != checked.strip() or not checked.isprintable():
+        raise InvalidRequestError(f"{name} must be a bare id, got {value!r}")
+    return checked
+
+
 def optional_text(value: object, name: str) -> str | None:
     """None, or a non-empty string."""
     return None if value is None else text(value, name)
@@ -44,10 +66,10 @@ def gpu_count(value: object, name: str = "gpu_count") -> int:
     return value
 
 
-def page_limit(value: object) -> int:
+def page_limit(value: object, name: str = "limit") -> int:
     """A page size the API accepts: 1 to 100."""
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_PAGE_LIMIT:
-        raise InvalidRequestError(f"limit must be an int from 1 to 100, got {value!r}")
+        raise InvalidRequestError(f"{name} must be an int from 1 to 100, got {value!r}")
     return value
 
 

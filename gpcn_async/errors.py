@@ -265,7 +265,7 @@ class NoCapacityError(GPCNError):
 
     def __str__(self) -> str:
         if not self.tried:
-            return f"{self.message} (no offer was available)"
+            return self.message
         return f"{self.message} (tried: {'; '.join(self.tried)})"
 
 

@@ -318,6 +318,15 @@ INVALID_CALLS: list[Any] = [
     pytest.param(lambda g: g.gpu.delete(" "), "' '", id="delete-blank-id"),
     pytest.param(lambda g: g.gpu.stop(None), "None", id="stop-none"),
     pytest.param(lambda g: g.gpu.ssh_key(""), "''", id="ssh-key-empty"),
+    pytest.param(lambda g: g.gpu.get("a/../b"), "'a/../b' (it holds '/')", id="get-slash"),
+    pytest.param(lambda g: g.gpu.get("a?x=1"), "'a?x=1' (it holds '?')", id="get-query"),
+    pytest.param(lambda g: g.gpu.delete("a#b"), "'a#b' (it holds '#')", id="delete-fragment"),
+    pytest.param(lambda g: g.gpu.stop("a%2Fb"), "'a%2Fb' (it holds '%')", id="stop-escape"),
+    pytest.param(lambda g: g.gpu.start("a\\b"), "(it holds '\\\\')", id="start-backslash"),
+    pytest.param(lambda g: g.gpu.reset(".."), "'..'", id="reset-dotdot"),
+    pytest.param(lambda g: g.gpu.ssh_key("."), "'.'", id="ssh-key-dot"),
+    pytest.param(lambda g: g.gpu.update("a\nb", name="n"), "'a\\nb'", id="update-newline"),
+    pytest.param(lambda g: g.gpu.get(" a"), "' a'", id="get-padded"),
     pytest.param(lambda g: g.gpu.inventory(count=3), "3", id="inventory-count-3"),
     pytest.param(lambda g: g.gpu.inventory(code=""), "''", id="inventory-empty-code"),
     pytest.param(lambda g: g.gpu.list_page(limit=0), "0", id="limit-0"),
@@ -366,6 +375,6 @@ async def test_list_checks_page_size_before_any_request(
     fake: FakeGPCN, gpcn: Client, page_size: Any
 ) -> None:
     """list() rejects a bad page_size when called, before iterating or sending."""
-    with pytest.raises(InvalidRequestError, match="limit"):
+    with pytest.raises(InvalidRequestError, match=f"^page_size .* got {page_size!r}$"):
         gpcn.gpu.list(page_size=page_size)
     assert fake.requests == []

@@ -15,12 +15,12 @@ PACKAGE = Path(__file__).parent.parent / "gpcn_async"
 LAYERS: dict[str, float] = {
     "_version": 0,
     "errors": 0,
-    "models.": 0,
+    "_validate": 0.25,  # argument checks, raising errors
+    "models.": 0.4,  # plain data; methods that take arguments check them with _validate
     "policies": 0.5,  # plain values, checked with errors
     "_clock": 0.75,  # time arithmetic for _wire and _limiter
     "_wire": 1,
     "_convert": 1,
-    "_validate": 1,
     "_limiter": 1.5,  # asyncio only, reads _wire's header values
     "_transport": 2,
     "jobs": 3,

@@ -9,6 +9,7 @@ import attrs
 import pytest
 
 from gpcn_async import models
+from gpcn_async.errors import InvalidRequestError
 from gpcn_async.models import (
     Datacenter,
     DatacenterAvailability,
@@ -113,6 +114,22 @@ def test_offers_filter_by_series_code_and_gpu_count(
     offers = _inventory().offers(code=code, gpu_count=gpu_count)
     got = [(o.series.code, o.gpu_count) for o in offers]
     assert got == expected
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "named"),
+    [
+        ({"gpu_count": 3}, "gpu_count must be one of 1, 2, 4, 8, got 3"),
+        ({"gpu_count": True}, "got True"),
+        ({"gpu_count": "2"}, "got '2'"),
+        ({"code": ""}, "code must be a non-empty string, got ''"),
+    ],
+)
+def test_offers_reject_a_bad_filter_when_called(kwargs: dict[str, object], named: str) -> None:
+    """offers() raises InvalidRequestError naming a bad filter at the call, not matching nothing."""
+    with pytest.raises(InvalidRequestError) as caught:
+        _inventory().offers(**kwargs)  # type: ignore[arg-type]
+    assert named in str(caught.value)
 
 
 def test_offer_sku_is_the_smallest_by_specs_with_unknown_specs_last() -> None:

@@ -144,9 +144,31 @@ async def test_nothing_available_raises_no_capacity_without_ordering(
     with pytest.raises(NoCapacityError) as caught:
         _ = await gpcn.gpu.provision(name="x", code=fake.series[0].code, gpu_count=8)
     assert caught.value.tried == ()
-    assert str(caught.value).endswith("offer is available (no offer was available)")
+    assert str(caught.value) == f"no {fake.series[0].code} x8 offer is available"
     assert fake.count(*CREATE) == 0
     assert provision_lines(caplog) == []
+
+
+async def test_an_unknown_series_code_is_named_as_such(fake: FakeGPCN, gpcn: Client) -> None:
+    """A code no series has raises NoCapacityError saying the code is unknown, ordering nothing."""
+    with pytest.raises(NoCapacityError) as caught:
+        _ = await gpcn.gpu.provision(name="x", code="nope-series", gpu_count=1)
+    assert str(caught.value) == (
+        "no GPU series has the code 'nope-series' (gpcn.gpu.inventory() lists the codes)"
+    )
+    assert fake.count(*CREATE) == 0
+
+
+async def test_nothing_in_the_preferred_datacenters_names_them(
+    fake: FakeGPCN, gpcn: Client
+) -> None:
+    """With datacenters= and nothing available there, the error names those datacenters."""
+    code = fake.series[0].code
+    a, b, c = (dc.id for dc in fake.datacenters[:3])
+    only_available(fake, code, [a])
+    with pytest.raises(NoCapacityError, match=f"in datacenters {b}, {c}$"):
+        _ = await gpcn.gpu.provision(name="x", code=code, gpu_count=1, datacenters=[b, c])
+    assert fake.count(*CREATE) == 0
 
 
 async def test_no_capacity_lists_what_was_claimed(fake: FakeGPCN, gpcn: Client) -> None:

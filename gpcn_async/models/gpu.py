@@ -9,6 +9,8 @@ from datetime import datetime
 
 import attrs
 
+from gpcn_async import _validate
+
 __all__ = [
     "Datacenter",
     "DatacenterAvailability",
@@ -217,7 +219,16 @@ class Inventory:
 
         Yields:
             The matching offers that are available now.
+
+        Raises:
+            InvalidRequestError: ``code`` is not a non-empty string or ``gpu_count`` is not
+                one of 1, 2, 4, 8 (raised at the call, before iterating).
         """
+        code = _validate.optional_text(code, "code")
+        gpu_count = None if gpu_count is None else _validate.gpu_count(gpu_count)
+        return self._offers(code, gpu_count)
+
+    def _offers(self, code: str | None, gpu_count: int | None) -> Iterator[Offer]:
         for series in self.series:
             if code is not None and series.code != code:
                 continue

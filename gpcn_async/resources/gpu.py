@@ -96,7 +96,7 @@ class GpuClient:
         the first request.
         """
         filters = self._list_filters(search, sort, team_id, resource_group_id)
-        limit = _validate.page_limit(page_size)
+        limit = _validate.page_limit(page_size, "page_size")
 
         async def fetch(number: int) -> Page[GpuVm]:
             return await self._fetch_page(number, limit, filters)
@@ -150,7 +150,7 @@ class GpuClient:
         Raises:
             NotFoundError: no such VM.
         """
-        vm_id = _validate.text(vm_id, "vm_id")
+        vm_id = _validate.path_id(vm_id, "vm_id")
         response = await self._transport.request("GET", f"{BASE}/{vm_id}")
         return _convert.structure_vm(response.data)
 
@@ -232,7 +232,7 @@ class GpuClient:
         Raises:
             InvalidRequestError: no field to change, or a bad value.
         """
-        vm_id = _validate.text(vm_id, "vm_id")
+        vm_id = _validate.path_id(vm_id, "vm_id")
         request = GpuUpdateRequest(
             name=_given(name, _validate.text, "name"),
             team_id=_given(team_id, _validate.identifier, "team_id"),
@@ -257,7 +257,7 @@ class GpuClient:
 
     async def delete(self, vm_id: str) -> Job[None]:
         """Delete a GPU VM; await the returned job to know it is gone."""
-        vm_id = _validate.text(vm_id, "vm_id")
+        vm_id = _validate.path_id(vm_id, "vm_id")
         response = await self._transport.request("DELETE", f"{BASE}/{vm_id}")
         return self._job_or_done(response)
 
@@ -286,13 +286,13 @@ class GpuClient:
         return await self._action(vm_id, "reset")
 
     async def _action(self, vm_id: str, action: str) -> Job[None]:
-        vm_id = _validate.text(vm_id, "vm_id")
+        vm_id = _validate.path_id(vm_id, "vm_id")
         response = await self._transport.request("POST", f"{BASE}/{vm_id}/{action}")
         return self._job_or_done(response)
 
     async def ssh_key(self, vm_id: str) -> SshKey:
         """The VM's SSH private key. It is a secret: it never shows in ``repr``/``str``."""
-        vm_id = _validate.text(vm_id, "vm_id")
+        vm_id = _validate.path_id(vm_id, "vm_id")
         response = await self._transport.request("GET", f"{BASE}/{vm_id}/ssh-key")
         return _convert.structure_ssh_key(vm_id, response.data)
 
@@ -424,9 +424,8 @@ class GpuClient:
             inventory = await self.inventory(code, count=gpu_count)
             offers = rank_offers(inventory, code, gpu_count, preferred, claimed)
             if not offers:
-                reason = f": {inventory.error.message}" if inventory.error else ""
                 raise NoCapacityError(
-                    f"no {code} x{gpu_count} offer is available{reason}"
+                    _nothing_available(inventory, code, gpu_count, preferred)
                     + _tally(len(tried), conflicts),
                     tried=tried,
                 )
@@ -490,6 +489,18 @@ class GpuClient:
 
 
 _PROVISION_FIELDS = frozenset({"datacenter_id", "series_id"})
+
+
+def _nothing_available(
+    inventory: Inventory, code: str, gpu_count: int, preferred: list[str] | None
+) -> str:
+    """Why provision() found no offer: an unknown series code, or none in stock (and why)."""
+    if inventory.error is not None:
+        return f"no {code} x{gpu_count} offer is available: {inventory.error.message}"
+    if not any(series.code == code for series in inventory.series):
+        return f"no GPU series has the code {code!r} (gpcn.gpu.inventory() lists the codes)"
+    where = "" if preferred is None else f" in datacenters {', '.join(preferred)}"
+    return f"no {code} x{gpu_count} offer is available{where}"
 
 
 def _tally(tried: int, conflicts: int) -> str:
