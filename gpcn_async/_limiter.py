@@ -177,8 +177,17 @@ class RateLimiter:
         self._answered.set()
 
     def pause(self, seconds: float) -> None:
-        """Hold every request for ``seconds`` (a 429's wait), unless already paused longer."""
-        until = self._clock() + seconds
+        """Hold every request for ``seconds`` (a 429's wait), unless already paused longer.
+
+        The 429's wait decides: when the budget is spent (the 429 itself said ``Remaining: 0``)
+        and the window would end later than the wait, the window is taken to reopen when the
+        wait ends, as at a reset. A later answer that says ``Remaining: 0`` again closes it
+        again until that answer's reset: it is newer than the 429, and gave no wait of its own.
+        """
+        now = self._clock()
+        until = now + seconds
         if until > self._paused_until:
             self._paused_until = until
             logger.info("rate limit: server asked to wait %.3f s; pausing all requests", seconds)
+        if self._remaining <= 0 and self._window_end is not None and self._window_end > until:
+            self._window_end = until

@@ -82,9 +82,16 @@ def _retry_waits(base_delay: float, max_delay: float) -> Generator[float, Any, N
             failure = yield next(delays)
 
 
-_FATAL_CONNECTION_ERRORS: Final = (aiohttp.ClientSSLError,)
+# A proxy that refused the tunnel answered for itself: the API never saw the request, and a
+# proxy's refusal does not go away by retrying.
+_FATAL_CONNECTION_ERRORS: Final = (aiohttp.ClientSSLError, aiohttp.ClientHttpProxyError)
 _NOT_SENT_ERRORS: Final = (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError)
-_LOST_ERRORS: Final = (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError)
+# A ClientResponseError here is an answer aiohttp could not parse: the request was sent.
+_LOST_ERRORS: Final = (
+    aiohttp.ClientConnectionError,
+    aiohttp.ClientPayloadError,
+    aiohttp.ClientResponseError,
+)
 
 
 def _classify(exc: BaseException) -> _wire.FailureKind:
@@ -98,6 +105,37 @@ def _classify(exc: BaseException) -> _wire.FailureKind:
     if isinstance(exc, _LOST_ERRORS):
         return _wire.FailureKind.LOST
     return _wire.FailureKind.FATAL
+
+
+class _ConnectionDropped(aiohttp.ClientConnectionError):
+    """A dropped connection, wrapped so that aiohttp's own retry does not see it.
+
+    ``ClientSession._request`` sends an idempotent request once more after
+    ``ClientOSError`` / ``ServerDisconnectedError`` (aiohttp issue #10790), under our retry
+    count: a server that keeps dropping would see twice ``max_tries`` requests. This type is
+    neither, so aiohttp raises it at once; ``Transport`` unwraps it before classifying.
+    """
+
+    def __init__(self, original: aiohttp.ClientConnectionError) -> None:
+        super().__init__(str(original))
+        self.original = original
+
+
+async def _no_resend_middleware(
+    request: aiohttp.ClientRequest, handler: aiohttp.ClientHandlerType
+) -> aiohttp.ClientResponse:
+    """Hide a dropped connection from aiohttp's built-in re-send; retries are ours to count."""
+    try:
+        return await handler(request)
+    except aiohttp.ClientConnectorError:
+        raise  # never connected: aiohttp does not re-send these, and we classify them as such
+    except (aiohttp.ClientOSError, aiohttp.ServerDisconnectedError) as exc:
+        raise _ConnectionDropped(exc) from exc
+
+
+def _shows_request(exc: BaseException) -> bool:
+    """Whether an exception's repr would show the request's headers, and so the API key."""
+    return hasattr(exc, "request_info")
 
 
 class Transport:
@@ -114,6 +152,8 @@ class Transport:
         session: aiohttp.ClientSession | None,
     ) -> None:
         self._headers = _wire.request_headers(api_key, __version__)
+        # Hidden wherever an answer or an error message echoes it, whatever its shape.
+        self._secrets = (api_key,)
         self._base_url = base_url
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._max_connections = max_connections
@@ -173,6 +213,7 @@ class Transport:
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=self._max_connections),
                 timeout=self._timeout,
+                middlewares=(_no_resend_middleware,),
             )
         elif self._session.closed:
             raise TransportError("the aiohttp session passed as session= has been closed")
@@ -244,8 +285,14 @@ class Transport:
             if not self._limiter.try_acquire(background=call.background):
                 await self._limiter.acquire(background=call.background)
             started = time.monotonic()
+            failure: Exception | None = None
             try:
+                # Both waits above may outlast aclose(), or the borrowed session's own close.
+                if self._closed or session.closed:
+                    raise self._closed_meanwhile(call, session)
                 try:
+                    # raise_for_status and auto_decompress are given per request because a
+                    # borrowed session's defaults would otherwise change what an answer means.
                     async with session.request(
                         call.method,
                         self._base_url + call.path,
@@ -254,12 +301,17 @@ class Transport:
                         headers=self._headers,
                         timeout=self._timeout,
                         allow_redirects=False,
+                        raise_for_status=False,
+                        auto_decompress=True,
                     ) as response:
                         body = await response.read()
                         status, headers = response.status, response.headers
                 except (aiohttp.ClientError, TimeoutError) as exc:
-                    # No "from exc": the failure built here already names its own cause.
-                    raise self._connection_failure(call, exc, started)  # noqa: B904
+                    failure = self._connection_failure(call, exc, started)
+                if failure is not None:
+                    # Raised outside the except block, so that aiohttp's exception does not
+                    # become its __context__: some of them show the request headers.
+                    raise failure
                 self._limiter.observe_date(headers.get("Date"))
                 rate = _wire.parse_rate_limit(headers)
                 if rate is not None:
@@ -276,13 +328,26 @@ class Transport:
                 time.monotonic() - started,
             )
         if 200 <= status < 300:
-            envelope = _wire.decode_success(status, body)
+            envelope = _wire.decode_success(
+                status, body, headers, method=call.method, path=call.path, secrets=self._secrets
+            )
             return Response(
                 status, envelope.data, envelope.meta, envelope.message, headers, started
             )
         raise self._status_failure(call, status, body, headers)
 
+    def _closed_meanwhile(
+        self, call: _Call, session: aiohttp.ClientSession | None
+    ) -> TransportError:
+        if self._closed or session is None:
+            return TransportError(f"{call.method} {call.path}: the client was closed meanwhile")
+        return TransportError(
+            f"{call.method} {call.path}: the aiohttp session passed as session= has been closed"
+        )
+
     def _connection_failure(self, call: _Call, exc: BaseException, started: float) -> Exception:
+        if isinstance(exc, _ConnectionDropped):
+            exc = exc.original
         kind = _classify(exc)
         logger.debug(
             "%s %s -> %s (attempt %d, %.3f s)",
@@ -292,8 +357,14 @@ class Transport:
             call.attempt,
             time.monotonic() - started,
         )
-        error = TransportError(f"{call.method} {call.path}: {kind.value} ({_describe(exc)})")
-        error.__cause__ = exc
+        if isinstance(exc, aiohttp.ClientResponseError) and kind is _wire.FailureKind.LOST:
+            # Its str() leads with aiohttp's parser code (400), which reads like the server's.
+            what = f"the answer was not valid HTTP ({_describe(exc, self._secrets, exc.message)})"
+        else:
+            what = f"{kind.value} ({_describe(exc, self._secrets)})"
+        error = TransportError(f"{call.method} {call.path}: {what}")
+        # Its type and redacted message are in ours; the exception itself would show the key.
+        error.__cause__ = None if _shows_request(exc) else exc
         return self._decide(call, error, _wire.decide_failure(kind, safe=call.safe))
 
     def _status_failure(
@@ -307,6 +378,7 @@ class Transport:
             method=call.method,
             path=call.path,
             now=self._limiter.server_now(),
+            secrets=self._secrets,
         )
         if isinstance(error, RateLimitError) and error.retry_after is not None:
             self._limiter.pause(error.retry_after)
@@ -315,9 +387,12 @@ class Transport:
         return self._decide(call, error, _wire.decide_status(status, safe=call.safe))
 
     def _decide(self, call: _Call, error: GPCNError, decision: _wire.Decision) -> Exception:
-        if self._closed:
-            return TransportError(f"{call.method} {call.path}: the client was closed meanwhile")
         if decision is _wire.Decision.RETRY:
+            if self._closed:
+                # Only a retry needs the client; an answer, or an unknown outcome, stays true.
+                closed = self._closed_meanwhile(call, None)
+                closed.__cause__ = error
+                return closed
             return _RetryableFailure(error)
         if decision is _wire.Decision.OUTCOME_UNKNOWN:
             name = call.json.get("name") if isinstance(call.json, dict) else None
@@ -344,6 +419,6 @@ class Transport:
         )
 
 
-def _describe(exc: BaseException) -> str:
-    text = str(exc)
-    return f"{type(exc).__name__}: {_wire.redact(text)}" if text else type(exc).__name__
+def _describe(exc: BaseException, secrets: tuple[str, ...], text: str | None = None) -> str:
+    text = str(exc) if text is None else text
+    return f"{type(exc).__name__}: {_wire.redact(text, secrets)}" if text else type(exc).__name__

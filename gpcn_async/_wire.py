@@ -15,7 +15,7 @@ import re
 from collections.abc import Iterator, Mapping
 from http import HTTPStatus
 from typing import Any, Final, NamedTuple
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import attrs
 
@@ -76,11 +76,32 @@ _PRIVATE_KEY = re.compile(
     r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----.*?(?:-----END [A-Z0-9 ]*PRIVATE KEY-----|\Z)",
     re.DOTALL,
 )
-_API_KEY = re.compile(re.escape(API_KEY_PREFIX) + r"[A-Za-z0-9_\-]+")
+# The whole token after the prefix: letters, digits and what base64, base64url, dotted
+# (JWT-like) and percent-encoded keys use. It does not end on a dot, so that a key at the end
+# of a sentence leaves the full stop in place.
+_API_KEY = re.compile(re.escape(API_KEY_PREFIX) + r"[A-Za-z0-9_\-+/=%~.]*[A-Za-z0-9_\-+/=%~]")
+MIN_SECRET_LENGTH: Final = 4
+"""Shorter strings are not masked as secrets: they are no credible key, and masking every
+occurrence of them would mangle ordinary words in the message."""
 
 
-def redact(text: str) -> str:
-    """Hide private keys and API keys in text that may end up in an error or a log line."""
+def _secret_forms(secret: str) -> set[str]:
+    """The ways a secret may be spelled in a body: as is, JSON-escaped, percent-encoded."""
+    escaped = json.dumps(secret)[1:-1]
+    return {secret, escaped, escaped.replace("/", "\\/"), quote(secret, safe="")}
+
+
+def redact(text: str, secrets: tuple[str, ...] = ()) -> str:
+    """Hide private keys and API keys in text that may end up in an error or a log line.
+
+    Each of ``secrets`` (the client's own API key) is masked wherever it appears, whatever it
+    looks like; any other ``gpcn_`` token is shown by its prefix only.
+    """
+    for secret in secrets:
+        if len(secret) >= MIN_SECRET_LENGTH:
+            # Longest first: a form that contains another is masked whole.
+            for form in sorted(_secret_forms(secret), key=len, reverse=True):
+                text = text.replace(form, redact_api_key(secret))
     text = _PRIVATE_KEY.sub("<redacted private key>", text)
     return _API_KEY.sub(API_KEY_PREFIX + "…", text)
 
@@ -90,9 +111,23 @@ def redact_api_key(api_key: str) -> str:
     return API_KEY_PREFIX + "…" if api_key.startswith(API_KEY_PREFIX) else "…"
 
 
-def snippet(body: bytes) -> str:
+def snippet(body: bytes, secrets: tuple[str, ...] = ()) -> str:
     """The start of a body, decoded leniently and with secrets hidden, for error messages."""
-    return redact(body[: SNIPPET_LENGTH * 4].decode("utf-8", errors="replace"))[:SNIPPET_LENGTH]
+    # Read on past the cut by a secret's longest spelling: one that starts before it is whole.
+    extra = max((6 * len(secret) for secret in secrets), default=0)
+    text = body[: SNIPPET_LENGTH * 4 + extra].decode("utf-8", errors="replace")
+    return redact(text, secrets)[:SNIPPET_LENGTH]
+
+
+def _redact_value(value: Any, secrets: tuple[str, ...]) -> Any:
+    """``redact`` every string inside a decoded JSON value (an error's details)."""
+    if isinstance(value, str):
+        return redact(value, secrets)
+    if isinstance(value, list):
+        return [_redact_value(item, secrets) for item in value]
+    if isinstance(value, dict):
+        return {key: _redact_value(item, secrets) for key, item in value.items()}
+    return value
 
 
 # --- configuration ---------------------------------------------------------------------------
@@ -318,11 +353,20 @@ def _load_json(body: bytes) -> Any:
     return json.loads(body)
 
 
-def decode_success(status: int, body: bytes) -> Envelope:
+def decode_success(
+    status: int,
+    body: bytes,
+    headers: Mapping[str, str] | None = None,
+    *,
+    method: str | None = None,
+    path: str | None = None,
+    secrets: tuple[str, ...] = (),
+) -> Envelope:
     """Decode the body of a 2xx answer.
 
     An empty body (204, or an empty 200) gives an empty envelope; the caller decides whether
-    it needed data.
+    it needed data. ``headers``, ``method``, ``path`` and ``secrets`` serve only the errors
+    raised, as for ``error_from_response``: the request id, where it failed, what to hide.
 
     Raises:
         ResponseDecodeError: the body is not a JSON object.
@@ -334,14 +378,16 @@ def decode_success(status: int, body: bytes) -> Envelope:
         document = _load_json(body)
     except ValueError:
         raise ResponseDecodeError(
-            "expected a JSON body", status=status, snippet=snippet(body)
+            "expected a JSON body", status=status, snippet=snippet(body, secrets)
         ) from None
     if not isinstance(document, dict):
         raise ResponseDecodeError(
-            "expected a JSON object envelope", status=status, snippet=snippet(body)
+            "expected a JSON object envelope", status=status, snippet=snippet(body, secrets)
         )
     if document.get("success") is False:
-        raise error_from_response(status, body, {})
+        raise error_from_response(
+            status, body, headers or {}, method=method, path=path, secrets=secrets
+        )
     message = document.get("message")
     return Envelope(
         data=document.get("data"),
@@ -370,20 +416,21 @@ def _text(value: object) -> str | None:
     return value if isinstance(value, str) else json.dumps(value)
 
 
-def parse_error_body(body: bytes) -> ErrorBody:
+def parse_error_body(body: bytes, secrets: tuple[str, ...] = ()) -> ErrorBody:
     """Read code, message, details and retryAfter from any known error shape.
 
     Shapes: guide (``error`` is a string code), reference (``error`` is an object with
     ``code``, ``statusCode``, ``details``), rate limiter (``error.message``/``error.retryAfter``,
     no top-level message), unknown route (``{"message": ...}``), and non-JSON pages (the
-    title of an HTML gateway page becomes the message).
+    title of an HTML gateway page becomes the message). Text taken from the raw body has
+    ``secrets`` hidden; the caller redacts the fields of a JSON body.
     """
     try:
         document = _load_json(body)
     except ValueError:
-        return ErrorBody(message=_page_text(body))
+        return ErrorBody(message=_page_text(body, secrets))
     if not isinstance(document, dict):
-        return ErrorBody(message=snippet(body) or None)
+        return ErrorBody(message=snippet(body, secrets) or None)
     error = document.get("error")
     message = _text(document.get("message"))
     if isinstance(error, dict):
@@ -396,13 +443,13 @@ def parse_error_body(body: bytes) -> ErrorBody:
     return ErrorBody(code=_text(error), message=message, retry_after=document.get("retryAfter"))
 
 
-def _page_text(body: bytes) -> str | None:
+def _page_text(body: bytes, secrets: tuple[str, ...]) -> str | None:
     text = body.decode("utf-8", errors="replace")
     match = _HTML_TEXT.search(text)
     if match:
         text = match.group(1)
     text = " ".join(_TAGS.sub(" ", text).split())
-    return redact(text)[:SNIPPET_LENGTH] or None
+    return redact(text, secrets)[:SNIPPET_LENGTH] or None
 
 
 def error_from_response(
@@ -413,11 +460,16 @@ def error_from_response(
     method: str | None = None,
     path: str | None = None,
     now: float = 0.0,
+    secrets: tuple[str, ...] = (),
 ) -> APIError:
-    """Build the typed error for an error answer (any shape, JSON or not)."""
-    parsed = parse_error_body(body)
+    """Build the typed error for an error answer (any shape, JSON or not).
+
+    ``secrets`` (the client's API key) are hidden wherever the server echoed them, as are
+    private keys and anything shaped like an API key.
+    """
+    parsed = parse_error_body(body, secrets)
     # Servers sometimes echo what they were sent; an echoed key must not reach an error string.
-    message = redact(parsed.message) if parsed.message else None
+    message = redact(parsed.message, secrets) if parsed.message else None
     if not message:
         try:
             message = HTTPStatus(status).phrase
@@ -425,8 +477,8 @@ def error_from_response(
             message = f"HTTP {status}"
     fields: dict[str, Any] = {
         "status": status,
-        "code": parsed.code,
-        "details": parsed.details,
+        "code": parsed.code,  # a code from the server's list: passed through untouched
+        "details": _redact_value(parsed.details, secrets),
         "request_id": headers.get("X-Request-Id"),
         "method": method,
         "path": path,

@@ -7,6 +7,7 @@ import os
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self, TypeVar
+from urllib.parse import urlsplit
 
 from gpcn_async import _validate, _wire
 from gpcn_async._transport import Transport
@@ -47,7 +48,13 @@ class Client:
         poll: how jobs are polled (see ``PollPolicy``).
         session: an ``aiohttp.ClientSession`` to borrow; the client never closes it. Without
             one, the client makes its own on ``__aenter__`` (or the first request) and closes
-            it in ``aclose()``.
+            it in ``aclose()``. The client's requests override the session's
+            ``raise_for_status`` and ``auto_decompress``, and give their own URL, headers and
+            timeout; the session's other settings (default headers and auth, cookies, proxy,
+            middlewares) apply to them. Unlike its own session, a borrowed one may re-send a
+            GET, PUT or DELETE once by itself when the server drops the connection (aiohttp
+            does this for idempotent requests), so a failing request may reach the server up
+            to twice ``max_retries + 1`` times; never a POST, so never a create.
 
     Raises:
         ConfigurationError: no API key, a clear-text URL to a remote host, or a bad setting.
@@ -72,7 +79,8 @@ class Client:
             )
         if not isinstance(api_key, str):
             raise ConfigurationError(f"api_key must be a str, got {type(api_key).__name__}")
-        self._base_url = _wire.normalize_base_url(
+        _check_api_key(api_key)
+        self._base_url = _base_url(
             base_url or os.environ.get(ENV_BASE_URL) or _wire.DEFAULT_BASE_URL
         )
         _check_timeout(timeout)
@@ -180,6 +188,31 @@ class Client:
 
     def __repr__(self) -> str:
         return f"Client(base_url={self._base_url!r}, api_key={self._key_hint!r})"
+
+
+def _check_api_key(api_key: str) -> None:
+    # The key itself must never appear in the message: this error may well be logged.
+    if not api_key.isprintable():
+        raise ConfigurationError(
+            "api_key contains a line break or other control character; was it read from a "
+            "file with its trailing newline?"
+        )
+    if api_key != api_key.strip():
+        raise ConfigurationError(
+            "api_key has leading or trailing whitespace; was it copied with surrounding blanks?"
+        )
+
+
+def _base_url(url: str) -> str:
+    try:
+        normalized = _wire.normalize_base_url(url)
+        urlsplit(normalized).port  # noqa: B018 -- only to check that a port is a valid number
+    except ConfigurationError:
+        raise
+    except ValueError as exc:
+        # urlsplit's message names the problem; the URL is left out as it may hold credentials.
+        raise ConfigurationError(f"base_url is not a valid URL: {exc}") from None
+    return normalized
 
 
 def _check_timeout(timeout: object) -> None:

@@ -112,3 +112,31 @@ async def test_raw_request_returns_the_envelope_data(fake: FakeGPCN) -> None:
         data = await gpcn.request("GET", "/resource/gpu", params={"search": "alp", "sort": None})
     assert [vm["name"] for vm in data] == ["alpha"]
     assert fake.requests[0].query == {"search": "alp"}
+
+
+@pytest.mark.parametrize("url", ["http://[::1", "https://[::1:443/v1", "http://127.0.0.1:99999/v1"])
+def test_unparsable_base_url_is_a_configuration_error(url: str) -> None:
+    """A base URL that cannot be parsed raises ConfigurationError naming base_url."""
+    with pytest.raises(ConfigurationError, match="base_url is not a valid URL"):
+        Client("gpcn_x", base_url=url)
+
+
+@pytest.mark.parametrize(
+    ("key", "problem"),
+    [
+        ("gpcn_s3cr3tvalue\n", "line break"),
+        ("gpcn_s3cr3t\rvalue", "control character"),
+        ("gpcn_s3cr3tvalue ", "whitespace"),
+        (" gpcn_s3cr3tvalue", "whitespace"),
+    ],
+)
+def test_api_key_with_a_stray_character_is_refused_without_showing_it(
+    monkeypatch: pytest.MonkeyPatch, key: str, problem: str
+) -> None:
+    """A key with a newline, control character or outer blank fails at once, unnamed."""
+    monkeypatch.setenv("GPCN_API_KEY", key)
+    for given in (key, None):  # as an argument, then from the environment
+        with pytest.raises(ConfigurationError, match=problem) as caught:
+            Client(given)
+        assert "s3cr3t" not in str(caught.value)
+        assert caught.value.__cause__ is None

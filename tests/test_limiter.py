@@ -139,3 +139,57 @@ async def test_try_acquire_lets_no_background_poll_pass_a_waiting_user_request()
     assert not limiter.try_acquire(background=True)
     await waiting
     limiter.release()
+
+
+def spend_the_window(limiter: RateLimiter, *, reset_in: float) -> float:
+    """Record an answer saying none remain until ``reset_in`` s from now; return that reset."""
+    reset = time.time() + reset_in
+    assert limiter.try_acquire()
+    limiter.observe(RateLimitHeaders(limit=100, remaining=0, reset=reset))
+    limiter.release()
+    return reset
+
+
+async def test_a_429_wait_shorter_than_the_reset_decides_when_requests_go() -> None:
+    """After a 429 with Remaining 0, its Retry-After 0 lets the retry go before the far reset."""
+    limiter = RateLimiter(max_wait=1.0)
+    spend_the_window(limiter, reset_in=100)
+    limiter.pause(0)
+    await asyncio.wait_for(acquire_and_release(limiter), timeout=0.5)
+
+
+async def test_a_429_wait_holds_requests_for_that_wait_only() -> None:
+    """A 429's short wait holds requests for the wait, not until a reset beyond max_wait."""
+    limiter = RateLimiter(max_wait=1.0)
+    spend_the_window(limiter, reset_in=100)
+    limiter.pause(0.05)
+    started = time.monotonic()
+    await acquire_and_release(limiter)
+    assert 0.04 <= time.monotonic() - started < 0.5
+
+
+async def test_a_later_answer_saying_none_remain_closes_the_reopened_window() -> None:
+    """Once a 429's wait reopened the window, an answer with Remaining 0 holds requests again."""
+    limiter = RateLimiter(max_wait=1.0)
+    reset = spend_the_window(limiter, reset_in=100)
+    limiter.pause(0)
+    await limiter.acquire()
+    limiter.observe(RateLimitHeaders(limit=100, remaining=0, reset=reset))
+    limiter.release()
+    with pytest.raises(RateLimitError) as caught:
+        await limiter.acquire()
+    assert caught.value.retry_after == pytest.approx(100, abs=1)
+
+
+async def test_a_later_answer_with_budget_keeps_the_reopened_window_open() -> None:
+    """Once a 429's wait reopened the window, later answers' Remaining pace requests as usual."""
+    limiter = RateLimiter(max_wait=1.0)
+    reset = spend_the_window(limiter, reset_in=100)
+    limiter.pause(0)
+    await limiter.acquire()
+    limiter.observe(RateLimitHeaders(limit=100, remaining=2, reset=reset))
+    limiter.release()
+    await acquire_and_release(limiter)
+    await acquire_and_release(limiter)
+    with pytest.raises(RateLimitError):
+        await limiter.acquire()

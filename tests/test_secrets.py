@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -79,3 +80,45 @@ async def test_no_secret_in_logs_errors_or_reprs_during_a_workflow(
     assert caplog.records  # DEBUG lines were captured: the check below is not vacuous
     for secret in secrets:
         assert secret not in everything
+
+
+def chain(error: BaseException) -> list[BaseException]:
+    """The error and every exception reachable from it as a cause or context."""
+    seen: list[BaseException] = []
+    pending: list[BaseException | None] = [error]
+    while pending:
+        current = pending.pop()
+        if current is None or any(current is other for other in seen):
+            continue
+        seen.append(current)
+        pending += [current.__cause__, current.__context__, getattr(current, "error", None)]
+    return seen
+
+
+async def malformed_answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """Answer one request with a response aiohttp cannot parse (an aiohttp ClientResponseError)."""
+    await reader.readuntil(b"\r\n\r\n")
+    writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: abc\r\n\r\n{}")
+    await writer.drain()
+    writer.close()
+
+
+@pytest.mark.parametrize(("method", "path"), [("GET", "/resource/gpu"), ("POST", "/resource/gpu")])
+async def test_no_secret_reachable_from_an_error_about_a_malformed_answer(
+    method: str, path: str
+) -> None:
+    """No exception chained to an error about an unparsable answer shows the API key."""
+    server = await asyncio.start_server(malformed_answer, "127.0.0.1", 0)
+    url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/v1"
+    retry = RetryPolicy(max_retries=1, base_delay=0.001, max_delay=0.002)
+    try:
+        async with Client(API_KEY, base_url=url, retry=retry) as gpcn:
+            with pytest.raises(GPCNError) as caught:
+                await gpcn.request(method, path, json={"name": "x"} if method == "POST" else None)
+    finally:
+        server.close()
+        await server.wait_closed()
+    reachable = chain(caught.value)
+    assert len(reachable) > 1  # the walk is not vacuous
+    texts = [text for error in reachable for text in (str(error), repr(error), repr(error.args))]
+    assert all(API_KEY.removeprefix("gpcn_") not in text for text in texts)

@@ -9,6 +9,7 @@ import time
 from typing import Any
 
 import aiohttp
+import aiohttp.web
 import pytest
 
 from gpcn_async import Client, RetryPolicy
@@ -393,3 +394,172 @@ async def test_logging_tells_each_attempt_retry_and_pause(
     infos = [r.getMessage() for r in ours if r.levelno == logging.INFO]
     assert sum(message.startswith("retrying GET /resource/gpu") for message in infos) == 2
     assert any("pausing all requests" in message for message in infos)
+
+
+async def test_dropped_read_is_tried_max_retries_plus_one_times_in_all(fake: FakeGPCN) -> None:
+    """A GET whose connection always drops reaches the server max_retries + 1 times in all."""
+    vm_id = fake.add_vm(name="a")
+    fake.inject("GET", f"/resource/gpu/{vm_id}", disconnect=True, times=None)
+    retry = RetryPolicy(max_retries=2, base_delay=0.001, max_delay=0.002)
+    async with fake.client(retry=retry) as gpcn:
+        with pytest.raises(TransportError, match="connection was lost"):
+            await gpcn.request("GET", f"/resource/gpu/{vm_id}")
+    assert fake.count("GET", f"/resource/gpu/{vm_id}") == 3
+
+
+async def test_closing_during_a_create_keeps_its_unknown_outcome(fake: FakeGPCN) -> None:
+    """A create in flight when the client closes raises OutcomeUnknownError naming the VM."""
+    fake.inject("POST", "/resource/gpu", delay=0.2)
+    gpcn = fake.client()
+    task = asyncio.create_task(
+        gpcn.request("POST", "/resource/gpu", json=create_body(fake, "train-09"))
+    )
+    await eventually(lambda: bool(fake.requests_to("POST", "/resource/gpu")))
+    await gpcn.aclose()
+    with pytest.raises(OutcomeUnknownError) as caught:
+        await task
+    assert caught.value.vm_name == "train-09"
+
+
+@pytest.mark.parametrize(("status", "expected"), [(404, NotFoundError), (500, OutcomeUnknownError)])
+async def test_answer_arriving_after_close_keeps_its_meaning(
+    fake: FakeGPCN, status: int, expected: type[Exception]
+) -> None:
+    """A definite answer or an unknown outcome that arrives after aclose() is raised as such."""
+    fake.inject("POST", "/resource/gpu", status=status, delay=0.05)
+    async with aiohttp.ClientSession() as session:
+        gpcn = fake.client(session=session)  # a borrowed session stays open: the answer arrives
+        task = asyncio.create_task(gpcn.request("POST", "/resource/gpu", json=create_body(fake)))
+        await eventually(lambda: bool(fake.requests_to("POST", "/resource/gpu")))
+        await gpcn.aclose()
+        with pytest.raises(expected):
+            await task
+    assert fake.count("POST", "/resource/gpu") == 1
+
+
+async def test_retryable_answer_after_close_is_not_retried(fake: FakeGPCN) -> None:
+    """A 503 that arrives after aclose() ends in TransportError saying so, with no retry."""
+    fake.inject(*GET_VMS, status=503, delay=0.05)
+    async with aiohttp.ClientSession() as session:
+        gpcn = fake.client(session=session)
+        task = asyncio.create_task(gpcn.request(*GET_VMS))
+        await eventually(lambda: bool(fake.requests_to(*GET_VMS)))
+        await gpcn.aclose()
+        with pytest.raises(TransportError, match="closed meanwhile") as caught:
+            await task
+    assert isinstance(caught.value.__cause__, ServerError)
+    assert fake.count(*GET_VMS) == 1
+
+
+async def test_request_waiting_out_a_rate_limit_pause_fails_cleanly_on_close(
+    fake: FakeGPCN,
+) -> None:
+    """A request paused by a 429 when the client closes raises TransportError, not RuntimeError."""
+    fake.inject(*GET_VMS, status=429, headers={"Retry-After": "0.2"})
+    gpcn = fake.client()
+    task = asyncio.create_task(gpcn.request(*GET_VMS))
+    await eventually(lambda: bool(fake.requests_to(*GET_VMS)))
+    await asyncio.sleep(0.02)  # let the 429 reach the client and pause it
+    await gpcn.aclose()
+    with pytest.raises(TransportError, match="closed"):
+        await task
+    assert fake.count(*GET_VMS) == 1
+
+
+async def test_request_queued_for_a_connection_fails_cleanly_on_close(fake: FakeGPCN) -> None:
+    """A request waiting for a connection slot when the client closes raises TransportError."""
+    fake.inject(*GET_VMS, delay=0.2)
+    gpcn = fake.client(max_connections=1)
+    first = asyncio.create_task(gpcn.request(*GET_VMS))
+    second = asyncio.create_task(gpcn.request(*GET_VMS))
+    await eventually(lambda: bool(fake.requests_to(*GET_VMS)))
+    await gpcn.aclose()
+    for task in (first, second):
+        with pytest.raises(TransportError, match="closed"):
+            await task
+    assert fake.count(*GET_VMS) == 1
+
+
+class MalformedServer:
+    """A loopback server that answers every request with a response aiohttp cannot parse."""
+
+    def __init__(self) -> None:
+        self.hits = 0
+        self.server: asyncio.Server | None = None
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.hits += 1
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: abc\r\n\r\n{}")
+        await writer.drain()
+        writer.close()
+
+    async def __aenter__(self) -> str:
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        port = self.server.sockets[0].getsockname()[1]
+        return f"http://127.0.0.1:{port}/v1"
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        assert self.server is not None
+        self.server.close()
+        await self.server.wait_closed()
+
+
+async def test_malformed_answer_to_a_read_is_retried() -> None:
+    """An answer that is not valid HTTP is retried like a 502, then raised as TransportError."""
+    retry = RetryPolicy(max_retries=2, base_delay=0.001, max_delay=0.002)
+    malformed = MalformedServer()
+    async with malformed as url, Client("gpcn_test", base_url=url, retry=retry) as gpcn:
+        with pytest.raises(TransportError, match="not valid HTTP") as caught:
+            await gpcn.request(*GET_VMS)
+    assert not isinstance(caught.value, OutcomeUnknownError)
+    assert malformed.hits == 3
+
+
+async def test_malformed_answer_to_a_create_is_an_unknown_outcome() -> None:
+    """A create answered with invalid HTTP reached the server: OutcomeUnknownError, sent once."""
+    malformed = MalformedServer()
+    async with malformed as url, Client("gpcn_test", base_url=url) as gpcn:
+        with pytest.raises(OutcomeUnknownError) as caught:
+            await gpcn.request("POST", "/resource/gpu", json={"name": "train-11"})
+    assert caught.value.vm_name == "train-11"
+    assert malformed.hits == 1
+
+
+async def test_borrowed_session_raising_for_status_keeps_error_mapping(fake: FakeGPCN) -> None:
+    """A borrowed raise_for_status=True session still gives typed errors and retries a 503."""
+    vm_id = fake.add_vm(name="a")
+    async with (
+        aiohttp.ClientSession(raise_for_status=True) as session,
+        fake.client(session=session) as gpcn,
+    ):
+        with pytest.raises(NotFoundError):
+            await gpcn.request("GET", "/resource/gpu/missing")
+        fake.inject("GET", f"/resource/gpu/{vm_id}", status=503)
+        assert (await gpcn.gpu.get(vm_id)).id == vm_id
+    assert fake.count("GET", f"/resource/gpu/{vm_id}") == 2
+
+
+async def test_borrowed_session_without_decompression_still_reads_gzip() -> None:
+    """A borrowed auto_decompress=False session still decodes a gzip-compressed answer."""
+
+    async def answer(request: aiohttp.web.Request) -> aiohttp.web.StreamResponse:
+        response = aiohttp.web.json_response({"success": True, "data": [{"id": "x" * 2000}]})
+        response.enable_compression(aiohttp.web.ContentCoding.gzip)
+        return response
+
+    app = aiohttp.web.Application()
+    app.router.add_get("/v1/resource/gpu", answer)
+    runner = aiohttp.web.AppRunner(app)
+    await runner.setup()
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    await aiohttp.web.SockSite(runner, sock).start()
+    try:
+        async with aiohttp.ClientSession(auto_decompress=False) as session:
+            url = f"http://127.0.0.1:{port}/v1"
+            async with Client("gpcn_test", base_url=url, session=session) as gpcn:
+                assert await gpcn.request(*GET_VMS) == [{"id": "x" * 2000}]
+    finally:
+        await runner.cleanup()

@@ -434,3 +434,90 @@ def test_request_headers_carry_key_and_versioned_user_agent() -> None:
 def test_api_key_is_shown_by_prefix_only(key: str, shown: str) -> None:
     """An API key is displayed as its gpcn_ prefix and an ellipsis, never in full."""
     assert _wire.redact_api_key(key) == shown
+
+
+@pytest.mark.parametrize(
+    ("text", "hidden"),
+    [
+        pytest.param("API key gpcn_ab12.SECRETTAIL is not valid", "SECRETTAIL", id="dotted"),
+        pytest.param("API key gpcn_Zm9v+YmFy/SECRET== is not valid", "SECRET", id="base64"),
+        pytest.param("key=gpcn_Zm9v%2BYmFy%2FSECRET%3D%3D", "SECRET", id="percent-encoded"),
+    ],
+)
+def test_redact_hides_the_whole_token_of_a_gpcn_key(text: str, hidden: str) -> None:
+    """A gpcn_ key with base64, dotted or percent-encoded characters is hidden whole."""
+    redacted = _wire.redact(text)
+    assert hidden not in redacted
+    assert "gpcn_…" in redacted
+
+
+def test_redact_keeps_the_full_stop_after_a_key() -> None:
+    """A key at the end of a sentence is hidden, and the sentence keeps its full stop."""
+    assert _wire.redact("Invalid key gpcn_abc.def.") == "Invalid key gpcn_…."
+
+
+@pytest.mark.parametrize(
+    ("secret", "text"),
+    [
+        pytest.param("sk_live_SECRET987", "API key sk_live_SECRET987 is not valid", id="raw"),
+        pytest.param("key/SECRET987", '{"message": "key key\\/SECRET987"}', id="json-escaped"),
+        pytest.param("key+SECRET987", "?key=key%2BSECRET987", id="percent-encoded"),
+        pytest.param("gpcn_a!SECRET987", "bad gpcn_a!SECRET987", id="odd-char-after-prefix"),
+    ],
+)
+def test_redact_hides_a_given_secret_however_it_looks(secret: str, text: str) -> None:
+    """The client's own key is hidden wherever it appears, with or without the gpcn_ prefix."""
+    assert "SECRET987" not in _wire.redact(text, (secret,))
+
+
+def test_error_echoing_the_clients_key_never_shows_it() -> None:
+    """A 401 echoing a key without the gpcn_ prefix hides it in message, str, repr and details."""
+    key = "sk_live_SECRET987"
+    body = json.dumps(
+        {
+            "success": False,
+            "message": f"API key {key} is not valid",
+            "error": {"code": "Authentication Failed", "details": {"key": key}},
+        }
+    ).encode()
+    error = _wire.error_from_response(401, body, {}, secrets=(key,))
+    assert isinstance(error, AuthenticationError)
+    for shown in (error.message, str(error), repr(error), json.dumps(error.details)):
+        assert "SECRET987" not in shown
+    assert "is not valid" in error.message
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param(b"<html><title>bad key sk_live_SECRET987</title></html>", id="html"),
+        pytest.param(b'["bad key sk_live_SECRET987"]', id="json-not-an-object"),
+    ],
+)
+def test_non_envelope_error_bodies_hide_the_clients_key(body: bytes) -> None:
+    """An error page or odd JSON echoing the client's key does not show it in the message."""
+    error = _wire.error_from_response(502, body, {}, secrets=("sk_live_SECRET987",))
+    assert "bad key" in error.message
+    assert "SECRET987" not in str(error)
+
+
+def test_decode_error_snippet_hides_the_clients_key() -> None:
+    """A 2xx body that is not JSON keeps the client's key out of its snippet."""
+    with pytest.raises(ResponseDecodeError) as caught:
+        _wire.decode_success(200, b"bad key sk_live_SECRET987", secrets=("sk_live_SECRET987",))
+    assert caught.value.snippet == "bad key …"
+
+
+def test_error_envelope_under_a_2xx_status_keeps_request_id_method_and_path() -> None:
+    """A success-false body under a 200 carries X-Request-Id and names the request."""
+    with pytest.raises(APIError) as caught:
+        _wire.decode_success(
+            200,
+            b'{"success": false, "error": "GPU_PROVIDER_UNAVAILABLE", "message": "down"}',
+            {"X-Request-Id": "rid-123"},
+            method="GET",
+            path="/resource/gpu/v1",
+        )
+    assert caught.value.request_id == "rid-123"
+    assert "GET /resource/gpu/v1" in str(caught.value)
+    assert "rid-123" in str(caught.value)
