@@ -1,6 +1,6 @@
 #!/bin/sh
 # The guide's curl + jq workflow, against the standalone fake: check inventory, create, poll, read.
-# Start the fake:  python -m gpcn_async.testing --port 8080 --dialect guide
+# Start the fake:  python -m gpcn_async.testing --port 8080
 # then run:        GPCN_API_KEY=<the key it printed> sh curl_workflow.sh
 set -eu
 BASE=${GPCN_BASE_URL:-http://127.0.0.1:8080/v1}

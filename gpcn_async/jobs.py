@@ -3,17 +3,23 @@
 The API allows as few as 100 requests a minute, so jobs are never polled one by one. Each client
 has one ``Poller``; a job being waited on registers its id with it, and the poller asks for all
 due ids together through ``POST /resource/jobs`` (at most 50 ids per request), then wakes the
-waiters whose job changed. Waiters wait on their own futures, so cancelling one waiter touches
-nothing else; a job nobody waits for any more is simply no longer polled.
+waiters whose job changed. The free room of a round's last request is filled with the jobs due
+soonest after: riding along costs no request, and it brings the schedules of waits started at
+different times together, so that they end up polled in one round. ``PollPolicy`` thus bounds
+the gaps of each job's own schedule: a job is never polled later than it says (the rate limiter
+aside), but may be polled sooner, in a request that is sent anyway. Waiters wait on their own
+futures, so cancelling one waiter touches nothing else; a job nobody waits for any more is
+simply no longer polled.
 """
 
 from __future__ import annotations
 
 import asyncio
+import heapq
 import logging
 import math
 import time
-from collections.abc import AsyncGenerator, Awaitable, Callable, Generator
+from collections.abc import AsyncGenerator, Awaitable, Callable, Generator, Iterable
 from datetime import datetime
 from typing import Any, Final, Generic, TypeVar
 
@@ -27,25 +33,19 @@ from gpcn_async.errors import (
     JobFailedError,
     JobNotFoundError,
     JobTimeoutError,
-    RateLimitError,
     ResponseDecodeError,
-    ServerError,
     TransportError,
 )
 from gpcn_async.models import JobState, JobStatus
 from gpcn_async.policies import PollPolicy
 
-__all__ = ["Job", "Poller", "fetch_statuses", "next_poll_delay", "poll_schedule"]
+__all__ = ["Job", "Poller", "fetch_statuses", "next_poll_delay", "plan_round", "poll_schedule"]
 
 logger = logging.getLogger("gpcn_async")
 
 T = TypeVar("T")
 
 POLL_PATH: Final = "/resource/jobs"
-
-# Failures of a poll request that a later round may not meet again: the waiters keep waiting
-# through them. Any other error (401, 403...) ends the waits at once.
-_TRANSIENT_ERRORS: Final = (TransportError, ServerError, RateLimitError, ResponseDecodeError)
 
 
 async def fetch_statuses(
@@ -78,6 +78,32 @@ def next_poll_delay(
     return min(max(expected_in, policy.interval), policy.max_interval)
 
 
+def plan_round(due_times: Iterable[tuple[str, float]], *, now: float, size: int) -> list[str]:
+    """The ids one poll round asks for: every id due by ``now``, then riders.
+
+    The riders fill the free room of the round's last request (``size`` ids a request), soonest
+    due first: they are polled before their schedule says, at no cost in requests, and the
+    round never needs one request more than the due ids alone. Jobs whose waits started at
+    different times thus converge on one round instead of each keeping its own.
+
+    Args:
+        due_times: ``(job_id, due)`` of every pending job, ``due`` a monotonic time.
+        now: the monotonic time of the round.
+        size: the most ids one request may carry.
+    """
+    due: list[str] = []
+    later: list[tuple[float, str]] = []
+    for job_id, when in due_times:
+        if when <= now:
+            due.append(job_id)
+        else:
+            later.append((when, job_id))
+    room = -len(due) % size
+    if room and later:
+        due.extend(job_id for _, job_id in heapq.nsmallest(room, later))
+    return due
+
+
 class _Entry:
     """One job id the poller polls, shared by every waiter of that id."""
 
@@ -99,8 +125,8 @@ class _Entry:
         self.step = 0  # where this job is in the poller's backoff schedule
         self.due = 0.0
         self.error: GPCNError | None = None  # set when the wait must end with this error
-        self.last_error: GPCNError | None = None  # the newest failed poll, while retrying
-        self.failures = 0
+        self.last_error: GPCNError | None = None  # the newest unreadable poll answer
+        self.failures = 0  # unreadable poll answers in a row
         self.subscribers = 0
         # A tuple: usually one waiter, and a 1-tuple is half the size of a 1-item list.
         self.waiters: tuple[asyncio.Future[bool], ...] = ()
@@ -152,6 +178,13 @@ class Poller:
 
     Started lazily by the first waiter, it stops by itself when nothing is pending and is
     stopped for good by ``aclose()``.
+
+    A persistent failure of a poll is tried ``failure_limit`` (``max_retries + 1``) times in
+    all, then ends the waits of the jobs it asked for with its error. The transport retries
+    what it can (connection errors, timeouts, 429, 5xx), so a poll request that fails even
+    after its retries ends those waits at once: a later round would only multiply the tries.
+    An answer that cannot be read (``ResponseDecodeError``, a 2xx the transport does not
+    retry) is the one failure tried again by the next rounds, up to ``failure_limit`` in a row.
     """
 
     def __init__(self, transport: Transport, policy: PollPolicy, *, failure_limit: int) -> None:
@@ -246,11 +279,12 @@ class Poller:
                 if earliest > now:
                     await self._sleep(earliest - now)
                     continue
-                # Ids due within one interval ride along: polled a little early, they save a
-                # request of their own a moment later.
-                horizon = now + self._policy.interval
-                due = [entry for entry in self._entries.values() if entry.due <= horizon]
-                await self._round(due)
+                ids = plan_round(
+                    ((entry.job_id, entry.due) for entry in self._entries.values()),
+                    now=now,
+                    size=_wire.MAX_IDS_PER_REQUEST,
+                )
+                await self._round(ids)
         except Exception as exc:  # a bug must not leave waiters hanging until their deadline
             logger.exception("the job poller stopped unexpectedly")
             for entry in list(self._entries.values()):
@@ -267,8 +301,8 @@ class Poller:
             self._wakeup = None
             self._sleep_until = math.inf
 
-    async def _round(self, due: list[_Entry]) -> None:
-        ids = [entry.job_id for entry in due]
+    async def _round(self, ids: list[str]) -> None:
+        """Poll ``ids`` (due ones first, riders last), at most 50 a request, concurrently."""
         async with asyncio.TaskGroup() as group:
             for chunk in _wire.chunked(ids, _wire.MAX_IDS_PER_REQUEST):
                 group.create_task(self._poll_chunk(chunk))
@@ -287,7 +321,11 @@ class Poller:
         self._apply(ids, statuses, sent)
 
     def _apply(self, ids: list[str], answer: list[JobStatus] | GPCNError, since: float) -> None:
-        """Record a chunk's answer (or error); next polls are timed from ``since``."""
+        """Record a chunk's answer (or error); next polls are timed from ``since``.
+
+        Every id of the chunk counts as polled, riders included: a rider's next poll follows
+        its own schedule (and estimate) from this answer.
+        """
         if isinstance(answer, GPCNError):
             for job_id in ids:
                 entry = self._entries.get(job_id)
@@ -337,12 +375,13 @@ class Poller:
         )
 
     def _record_failure(self, entry: _Entry, error: GPCNError, now: float) -> None:
+        """A failed poll: only an unreadable answer is tried again, by the next rounds."""
         entry.failures += 1
         entry.last_error = error
-        if not isinstance(error, _TRANSIENT_ERRORS) or entry.failures >= self._failure_limit:
-            self._finish(entry, error)
+        if not isinstance(error, ResponseDecodeError) or entry.failures >= self._failure_limit:
+            self._finish(entry, error)  # the transport's retries were the other tries
         else:
-            logger.info("job %s: poll failed (%s); polling again later", entry.job_id, error)
+            logger.info("job %s: poll answer unreadable (%s); polling again", entry.job_id, error)
             entry.due = now + entry.next_gap(self._schedule)
 
     def _finish(self, entry: _Entry, error: GPCNError | None = None) -> None:
@@ -430,7 +469,12 @@ class Job(Generic[T]):
             JobFailedError: the job failed (``.status.error`` says why).
             JobCancelledError: the job was cancelled on the server.
             JobNotFoundError: the server does not show the job.
-            JobTimeoutError: the deadline passed; the job still runs on the server.
+            JobTimeoutError: the deadline passed: the job still runs on the server, or it
+                succeeded but reading its result (a create's VM) did not finish in time; ``wait()``
+                again either way.
+            GPCNError: polling failed ``max_retries + 1`` times (a request failing even after
+                the transport's retries, or unreadable answers in a row), or at once for an
+                error never retried, such as a 401.
         """
         if not self._has_result:
             deadline = self._deadline(timeout)
@@ -459,16 +503,38 @@ class Job(Generic[T]):
                 finally:
                     poller.unsubscribe(entry)
             _raise_for_outcome(status)
-            if self._lock is None:
-                self._lock = asyncio.Lock()
-            async with self._lock:  # concurrent waiters share one result fetch
+            await self._read_result(status, deadline)
+        return self._result  # type: ignore[return-value]  # T, set together with _has_result
+
+    async def _read_result(self, status: JobStatus, deadline: float) -> None:
+        """Fetch the result of a succeeded job (a create's GET of its VM) before ``deadline``.
+
+        Concurrent waiters share one fetch. When the deadline passes first, the wait ends with
+        ``JobTimeoutError`` (its ``.status`` the succeeded one); a later ``wait()`` fetches again.
+        """
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        scope = asyncio.timeout(max(0.0, deadline - time.monotonic()))
+        try:
+            async with scope, self._lock:
                 if not self._has_result:
                     self._result = await self._fetch(status)
                     self._has_result = True
-        return self._result  # type: ignore[return-value]  # T, set together with _has_result
+        except TimeoutError as exc:
+            if not scope.expired():
+                raise  # not our deadline: a timeout from below, passed on as it is
+            raise JobTimeoutError(
+                f"succeeded, but reading its result (resource {status.resource_id}) did not finish "
+                "before the wait's deadline; wait again to read it",
+                job_id=status.id,
+                status=status,
+            ) from exc
 
     async def watch(self, timeout: float | None = None) -> AsyncGenerator[JobStatus, None]:
         """Yield every new snapshot (state or progress changed) until the job ends.
+
+        A loop body slower than the polls gets the latest snapshot at each step (snapshots
+        superseded meanwhile are skipped, the terminal one never is).
 
         The last snapshot yielded is the terminal one, whatever the outcome; ``watch()`` raises
         only when it cannot follow the job (``JobNotFoundError``, ``JobTimeoutError`` after
@@ -490,6 +556,10 @@ class Job(Generic[T]):
                 if status is not None and (shown is None or _changed(shown, status)):
                     self._status = shown = status
                     yield status
+                    # The caller's loop body may have taken a while, during which the poller
+                    # saw newer snapshots (the terminal one included) that woke nobody: look
+                    # at the latest one again before waiting for another change.
+                    continue
                 if entry.error is not None:
                     raise entry.error
                 if shown is not None and shown.done:

@@ -6,6 +6,7 @@ invocations run concurrently to keep the file fast.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import io
 import json
@@ -22,6 +23,8 @@ from typing import Any, Literal
 import pytest
 
 from gpcn_async import JobFailedError, JobState, JobStatus
+from gpcn_async.cli import main
+from gpcn_async.cli._parser import build_parser
 from gpcn_async.cli._progress import FLEET_THRESHOLD, PlainReporter, make_reporter
 from gpcn_async.testing import FakeGPCN
 
@@ -326,6 +329,65 @@ async def test_usage_errors_exit_2_before_any_request() -> None:
     assert {"inventory", "create", "ssh-key", "jobs", "demo"} <= set(helped.out.split())
 
 
+async def test_ctrl_c_while_ordering_says_the_order_may_have_been_accepted() -> None:
+    """SIGINT before a create's answer arrives says the VM may exist and how to check."""
+    async with FakeGPCN() as fake:
+        fake.inject("POST", "/resource/gpu", delay=5)  # a slow answer: the create is in flight
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "gpcn_async", *FAST, "--json", "create", "--name", "train 01",
+            "--code", "nvidia-h100", "--count", "1", "--wait",
+            env=environment(fake), stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        try:
+            for _ in range(1000):  # 10 s at most, for the create to reach the fake
+                if fake.count("POST", "/resource/gpu"):
+                    break
+                await asyncio.sleep(0.01)
+            else:
+                raise AssertionError("the create never reached the fake")
+            process.send_signal(signal.SIGINT)
+            out, err = await asyncio.wait_for(process.communicate(), timeout=10)
+        finally:
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
+    assert process.returncode is not None
+    run = Run(process.returncode, out.decode(), err.decode())
+    assert run.code == 130, run
+    assert run.json() == {"job_id": None, "status": None, "vm": None, "interrupted": True}
+    assert run.err_lines == [
+        (
+            "gpcn: error: interrupted while ordering train 01, which may have been accepted: "
+            "check with: gpcn list --search 'train 01'"
+        )
+    ]
+
+
+def subcommands(parser: argparse.ArgumentParser) -> list[list[str]]:
+    """Every subcommand of ``parser``, nested ones included, as the words that name it."""
+    found = []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, child in action.choices.items():
+                found.append([name])
+                found += [[name, *words] for words in subcommands(child)]
+    return found
+
+
+def test_every_subcommand_help_has_a_description(capsys: pytest.CaptureFixture[str]) -> None:
+    """`gpcn COMMAND --help`, for every command and `jobs` subcommand, describes it under usage."""
+    commands = subcommands(build_parser())
+    assert ["jobs", "wait"] in commands
+    assert ["jobs", "status"] in commands
+    for words in commands:
+        assert main([*words, "--help"]) == 0
+        usage, description, *_ = capsys.readouterr().out.split("\n\n")
+        assert usage.startswith(f"usage: gpcn {' '.join(words)} ")
+        heading = description.splitlines()[0]
+        assert not heading.endswith(":"), (words, description)  # "options:": no description
+
+
 async def usage_errors(fake: FakeGPCN) -> list[Run]:
     """Run each kind of usage error at once."""
     no_key = environment(None, GPCN_BASE_URL=fake.url)
@@ -377,7 +439,79 @@ async def test_ctrl_c_exits_130_promptly_without_a_traceback() -> None:
         assert time.monotonic() - interrupted < 5
     assert process.returncode == 130
     assert "Traceback" not in err.decode()
-    assert err.decode().splitlines()[-1].startswith("gpcn: error: interrupted")
+    assert err.decode().splitlines()[-1] == (
+        f"gpcn: error: interrupted: job {job.id} (VM slow, id {vm_id}) goes on on the server; "
+        f"wait for it with: gpcn jobs wait {job.id}"
+    )
+
+
+async def interrupt(fake: FakeGPCN, *args: str, waiting: str) -> Run:
+    """Run gpcn, send it SIGINT once its progress shows a line starting with ``waiting``."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "gpcn_async", *FAST, *args,
+        env=environment(fake), stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    assert process.stderr is not None
+    try:
+        seen = b""
+        while not (line := await asyncio.wait_for(process.stderr.readline(), 10)).startswith(
+            waiting.encode()
+        ):
+            assert line, f"gpcn ended before waiting: {seen.decode()}"
+            seen += line
+        process.send_signal(signal.SIGINT)
+        out, err = await asyncio.wait_for(process.communicate(), timeout=10)
+    finally:
+        if process.returncode is None:  # the test failed: leave no process behind
+            process.kill()
+            await process.wait()
+    assert process.returncode is not None
+    return Run(process.returncode, out.decode(), (seen + line + err).decode())
+
+
+async def test_ctrl_c_names_the_accepted_jobs_and_how_to_follow_them(dialect: str) -> None:
+    """SIGINT in `create --wait` or `delete --wait` names each job going on; --json prints them."""
+    async with FakeGPCN(dialect=dialect, job_polls=10_000) as fake:
+        old = [fake.add_vm(name=f"old-{n}") for n in range(2)]
+        order = ("create", "--name", "train-01", "--code", "nvidia-h100", "--count", "1", "--wait")
+        human, as_json, deleted = await asyncio.gather(
+            interrupt(fake, *order, waiting="train-01: "),
+            interrupt(fake, "--json", *order, waiting="train-01: "),
+            interrupt(fake, "--json", "delete", *old, "--wait", waiting=f"{old[1]}: "),
+        )
+        assert all(job.state != "succeeded" for job in fake.jobs.values())
+    for run in (human, as_json, deleted):
+        assert run.code == 130, run
+        assert "Traceback" not in run.err
+        assert run.err_lines[-1].startswith("gpcn: error: interrupted: "), run.err
+    # create: the job, the VM's name (and id, once the server gave it), the command to follow up.
+    job_id = as_json.json()["job_id"]
+    assert as_json.json()["interrupted"] is True
+    assert as_json.json()["vm"] is None
+    vm_id = as_json.json()["status"]["resource_id"]
+    vm = f"train-01, id {vm_id}" if vm_id else "train-01"
+    assert as_json.err_lines[-1] == (
+        f"gpcn: error: interrupted: job {job_id} (VM {vm}) goes on on the server; "
+        f"wait for it with: gpcn jobs wait {job_id}"
+    )
+    printed = re.fullmatch(r"ordered train-01: job (\S+) \(.*\)\n", human.out)
+    assert printed is not None, human.out
+    assert f"wait for it with: gpcn jobs wait {printed[1]}" in human.err_lines[-1]
+    assert {job_id, printed[1]} <= set(fake.jobs)
+    # delete: each VM's job, as the action's usual document, every job named on stderr.
+    document = deleted.json()
+    assert (document["action"], document["ok"], document["interrupted"]) == ("delete", False, True)
+    assert [(r["id"], r["result"]) for r in document["results"]] == [
+        (old[0], "accepted"),
+        (old[1], "accepted"),
+    ]
+    jobs = [r["job_id"] for r in document["results"]]
+    assert set(jobs) <= set(fake.jobs)
+    assert deleted.err_lines[-1] == (
+        f"gpcn: error: interrupted: 2 jobs go on on the server: {jobs[0]} (VM id {old[0]}), "
+        f"{jobs[1]} (VM id {old[1]}); wait for them with: gpcn jobs wait {jobs[0]} {jobs[1]}"
+    )
 
 
 async def test_demo_runs_the_fleet_workflow_with_no_429() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -14,6 +15,7 @@ from gpcn_async import (
     Client,
     GpuVm,
     InvalidRequestError,
+    Job,
     JobCancelledError,
     JobFailedError,
     JobNotFoundError,
@@ -21,6 +23,7 @@ from gpcn_async import (
     JobStatus,
     JobTimeoutError,
     PollPolicy,
+    ResponseDecodeError,
     ServerError,
     TransportError,
 )
@@ -42,14 +45,19 @@ def poll_rounds(requests: list[RecordedRequest], gap: float) -> list[list[Record
     return rounds
 
 
-async def create_vm_job(fake: FakeGPCN, gpcn: Client, name: str = "train-01") -> str:
-    """Order a VM through the client and return the job id (no waiting)."""
+async def order_vm(fake: FakeGPCN, gpcn: Client, name: str = "train-01") -> Job[GpuVm]:
+    """Order a VM through the client and return its job (no waiting)."""
     series, datacenter = fake.series[0], fake.datacenters[0]
     fake.set_availability(series.code, datacenter.id, 1, available=True)
     series_id: int | str = series.guide_id if fake.dialect == "guide" else series.id
-    job = await gpcn.gpu.create(
+    return await gpcn.gpu.create(
         name=name, datacenter_id=datacenter.id, series_id=series_id, gpu_count=1
     )
+
+
+async def create_vm_job(fake: FakeGPCN, gpcn: Client, name: str = "train-01") -> str:
+    """Order a VM through the client and return the job id (no waiting)."""
+    job = await order_vm(fake, gpcn, name)
     assert job.id is not None
     return job.id
 
@@ -143,6 +151,41 @@ async def test_deadline_raises_job_timeout_and_the_job_stays_pollable(
     assert final.state is JobState.SUCCEEDED
 
 
+async def test_wait_deadline_bounds_the_result_get_of_a_create(
+    fake: FakeGPCN, gpcn: Client
+) -> None:
+    """A create's wait(timeout=) also bounds the GET of its VM; waiting again then reads it."""
+    fake.script_next_jobs(polls=1)
+    job = await order_vm(fake, gpcn)
+    fake.inject("GET", "/resource/gpu/*", delay=0.5)  # a slow (not failing) read of the VM
+    started = time.monotonic()
+    with pytest.raises(JobTimeoutError, match="succeeded") as caught:
+        await job.wait(timeout=0.2)
+    assert time.monotonic() - started < 0.4
+    assert caught.value.job_id == job.id
+    assert caught.value.status is not None
+    assert caught.value.status.state is JobState.SUCCEEDED
+    vm = await job.wait(timeout=5)
+    assert isinstance(vm, GpuVm)
+    assert vm.id == caught.value.status.resource_id
+    assert fake.count(*POLL) == 1  # the second wait only read the VM
+
+
+async def test_a_waiter_whose_deadline_passes_during_the_result_get_leaves_the_others(
+    fake: FakeGPCN, gpcn: Client
+) -> None:
+    """Of two waiters sharing a create's slow VM read, the short deadline times out alone."""
+    fake.script_next_jobs(polls=1)
+    job = await order_vm(fake, gpcn)
+    fake.inject("GET", "/resource/gpu/*", delay=0.3)
+    hasty = asyncio.create_task(job.wait(timeout=0.1))
+    patient = asyncio.create_task(job.wait(timeout=5))
+    with pytest.raises(JobTimeoutError):
+        await hasty
+    vm = await patient
+    assert isinstance(vm, GpuVm)
+
+
 @pytest.mark.parametrize("seconds", [0, -1, float("nan"), "5"])
 async def test_bad_wait_timeout_is_rejected(gpcn: Client, seconds: object) -> None:
     """wait(timeout=...) must be a positive number of seconds."""
@@ -162,6 +205,36 @@ async def test_watch_yields_rising_progress_until_the_terminal_state(
     assert len(set(progress)) >= 3
     assert snapshots[-1].state is JobState.SUCCEEDED
     assert all(not s.done for s in snapshots[:-1])
+
+
+async def test_watch_yields_the_terminal_snapshot_that_came_during_the_loop_body(
+    fake: FakeGPCN, gpcn: Client
+) -> None:
+    """A job that ends while the watch() loop body is busy still ends the watch, with its end."""
+    job_id = fake.add_job(polls=3, progress=[10, 20])
+    snapshots: list[JobStatus] = []
+    async for status in gpcn.jobs.attach(job_id).watch(timeout=1.0):
+        snapshots.append(status)
+        if len(snapshots) == 1:  # busy until the server has answered the job's end
+            await eventually(lambda: fake.jobs[job_id].terminal)
+            await asyncio.sleep(0.02)  # and the poller has read that answer
+    assert snapshots[-1].state is JobState.SUCCEEDED
+    assert fake.poll_count(job_id) == 3
+
+
+async def test_watch_yields_a_change_seen_during_the_loop_body_at_once(fake: FakeGPCN) -> None:
+    """A snapshot that came while the watch() loop body was busy is the next one, not held back."""
+    job_id = fake.add_job(polls=3, progress=[10, 20])
+    poll = PollPolicy(interval=0.1, max_interval=0.1, timeout=5.0)
+    seen: list[tuple[int | None, int]] = []  # (progress, polls answered when yielded)
+    async with fake.client(poll=poll) as gpcn:
+        async for status in gpcn.jobs.attach(job_id).watch():
+            seen.append((status.progress, fake.poll_count(job_id)))
+            if len(seen) == 1:  # busy until the second poll (progress 20) has been answered
+                await eventually(lambda: fake.poll_count(job_id) >= 2)
+                await asyncio.sleep(0.02)  # read by the poller, 80 ms before the third poll
+    assert seen[:2] == [(10, 1), (20, 2)]
+    assert seen[-1][1] == 3
 
 
 async def test_watch_ends_at_a_failed_state_without_raising(fake: FakeGPCN, gpcn: Client) -> None:
@@ -227,29 +300,42 @@ async def test_two_jobs_with_the_same_id_share_one_poll_slot(fake: FakeGPCN, gpc
     assert fake.poll_count(job_id) == len(requests) == 3
 
 
-async def test_a_failed_poll_round_is_survived(fake: FakeGPCN, gpcn: Client) -> None:
-    """A poll request that fails even after the transport's retries does not end the wait."""
+async def test_a_poll_that_fails_within_the_retries_does_not_end_the_wait(
+    fake: FakeGPCN, gpcn: Client
+) -> None:
+    """A poll answered 503 max_retries times, then 200, is retried by the transport: no error."""
     job_id = fake.add_job(polls=2)
-    fake.inject(*POLL, status=503, times=gpcn.retry.max_retries + 1)
+    fake.inject(*POLL, status=503, times=gpcn.retry.max_retries)
     status = await gpcn.jobs.attach(job_id)
     assert status.state is JobState.SUCCEEDED
-    assert fake.count(*POLL) == gpcn.retry.max_retries + 1 + 2
+    assert fake.count(*POLL) == gpcn.retry.max_retries + 2
 
 
-async def test_persistent_poll_failure_reaches_the_waiter(fake: FakeGPCN, gpcn: Client) -> None:
-    """When every poll fails, the waiter gets the error after the poller's retries run out."""
+async def test_persistent_poll_failure_is_tried_max_retries_plus_one_times(
+    fake: FakeGPCN, gpcn: Client
+) -> None:
+    """A poll failing every time (503, or an unreadable 200) ends the wait after max_retries + 1."""
     job_id = fake.add_job(polls=2)
-    fake.inject(*POLL, status=503, times=None)
+    fake.inject(*POLL, status=503, times=None)  # retried by the transport
+    job = gpcn.jobs.attach(job_id)
     with pytest.raises(ServerError):
-        await gpcn.jobs.attach(job_id).wait(timeout=10)
-    attempts_per_poll = gpcn.retry.max_retries + 1
-    assert fake.count(*POLL) == attempts_per_poll * attempts_per_poll
+        await job.wait(timeout=10)
+    assert fake.count(*POLL) == gpcn.retry.max_retries + 1
+    fake.clear_faults()
+    status = await job.wait(timeout=10)  # the job went on: waiting again polls it again
+    assert status.state is JobState.SUCCEEDED
+
+    fake.clear_requests()
+    fake.inject(*POLL, status=200, body="{not json", times=None)  # tried again by the poller
+    with pytest.raises(ResponseDecodeError):
+        await gpcn.jobs.attach(fake.add_job(polls=2)).wait(timeout=10)
+    assert fake.count(*POLL) == gpcn.retry.max_retries + 1
 
 
 async def test_poll_failure_near_the_deadline_is_named_by_the_timeout(
     fake: FakeGPCN,
 ) -> None:
-    """A wait whose deadline passes while polls fail says so in its JobTimeoutError."""
+    """A wait whose deadline passes while polls fail ends with JobTimeoutError."""
     job_id = fake.add_job(polls=2)
     fake.inject(*POLL, status=503, times=None)
     poll = PollPolicy(interval=0.01, max_interval=0.01)

@@ -228,15 +228,41 @@ SYNC_TESTS = """
         assert asyncio.run(asyncio.sleep(0, "ran")) == "not what it returns"
 """
 
-# One test only: with pytest 9.2, a second test requesting the same unhandled async fixture
-# errors with a bare AssertionError inside pytest (its bug, not the plugin's).
+# Several tests: without the plugin's check, pytest 9.2 fails the first with "requested an async
+# fixture ... with no plugin" and the next ones with bare AssertionErrors from its internals.
 USES_A_FIXTURE = """
+    import pytest
+
     from gpcn_async import Client
+    from gpcn_async.testing import FakeGPCN
 
 
     async def test_needs_an_async_runner(gpcn_client: Client) -> None:
         assert await gpcn_client.gpu.inventory()
+
+
+    async def test_needs_the_fake(gpcn_fake: FakeGPCN) -> None:
+        assert gpcn_fake.url
+
+
+    @pytest.fixture
+    def fleet(gpcn_client: Client) -> Client:
+        return gpcn_client
+
+
+    def test_through_a_fixture_of_mine(fleet: Client) -> None:
+        assert fleet
+
+
+    def test_uses_neither() -> None:
+        assert True
 """
+
+# The start of the plugin's message.
+NEEDS_PYTEST_ASYNCIO = (
+    "gpcn_fake and gpcn_client are async fixtures: install pytest-asyncio "
+    "(pip install pytest-asyncio), then set asyncio_mode = "
+)
 
 FALLBACK = """
     import pytest
@@ -268,12 +294,34 @@ def test_sync_tests_run_without_pytest_asyncio(pytester: pytest.Pytester) -> Non
 
 
 def test_async_fixtures_need_pytest_asyncio(pytester: pytest.Pytester) -> None:
-    """Without pytest-asyncio, as the README says, a ``gpcn_client`` test errors at setup."""
+    """Without pytest-asyncio, each test using the async fixtures fails saying to install it."""
     pytester.makeini(INI_WITHOUT_ASYNCIO)
     pytester.makepyfile(test_user=textwrap.dedent(USES_A_FIXTURE))
+    # A project's own synchronous gpcn_fake, in a directory of its own, is not refused.
+    own = pytester.mkdir("own")
+    (own / "conftest.py").write_text(
+        "import pytest\n\n\n@pytest.fixture\ndef gpcn_fake() -> str:\n    return 'mine'\n"
+    )
+    (own / "test_own.py").write_text(
+        "def test_own(gpcn_fake: str) -> None:\n    assert gpcn_fake == 'mine'\n"
+    )
     result = pytester.runpytest()
-    result.assert_outcomes(errors=1)
-    result.stdout.fnmatch_lines(["*requested an async fixture 'gpcn_fake'*"])
+    result.assert_outcomes(passed=2, errors=3)
+    assert_needs_pytest_asyncio(result)
+
+
+def assert_needs_pytest_asyncio(result: pytest.RunResult) -> None:
+    """Each test using the async fixtures errored at setup with the plugin's message only."""
+    for name, uses in [
+        ("test_needs_an_async_runner", "gpcn_fake and gpcn_client"),
+        ("test_needs_the_fake", "gpcn_fake"),
+        ("test_through_a_fixture_of_mine", "gpcn_fake and gpcn_client"),
+    ]:
+        result.stdout.fnmatch_lines(
+            [f"*ERROR at setup of {name}*", f"{NEEDS_PYTEST_ASYNCIO}*this test uses {uses}."],
+            consecutive=True,
+        )
+    assert "requested an async fixture" not in result.stdout.str()
 
 
 def test_plugin_loads_without_pytest_asyncio_installed(pytester: pytest.Pytester) -> None:
@@ -284,12 +332,12 @@ def test_plugin_loads_without_pytest_asyncio_installed(pytester: pytest.Pytester
     pytester.makepyfile(no_pytest_asyncio="import sys\n\nsys.modules['pytest_asyncio'] = None\n")
     pytester.makepyfile(
         test_user=textwrap.dedent(SYNC_TESTS),
-        test_fixture=textwrap.dedent(USES_A_FIXTURE),
+        test_user_fixtures=textwrap.dedent(USES_A_FIXTURE),
         test_fallback=textwrap.dedent(FALLBACK),
     )
     result = pytester.runpytest_subprocess("-p", "no_pytest_asyncio")
-    result.assert_outcomes(passed=5, failed=1, errors=1)
-    result.stdout.fnmatch_lines(["*requested an async fixture 'gpcn_fake'*"])
+    result.assert_outcomes(passed=6, failed=1, errors=3)
+    assert_needs_pytest_asyncio(result)
 
 
 DIALECT_TESTS = """

@@ -123,7 +123,9 @@ def finished(dialect: str, job: Any) -> bool:
     ("dialect", "signum", "options"),
     [
         pytest.param("guide", signal.SIGINT, ["--api-key", "gpcn_mine"], id="guide-SIGINT"),
-        pytest.param("reference", signal.SIGTERM, [], id="reference-SIGTERM"),
+        pytest.param(
+            "reference", signal.SIGTERM, ["--dialect", "reference"], id="reference-SIGTERM"
+        ),
     ],
 )
 async def test_guide_workflow_runs_against_the_standalone_server(
@@ -131,11 +133,12 @@ async def test_guide_workflow_runs_against_the_standalone_server(
 ) -> None:
     """Inventory, create, poll until completed and read the VM work; a signal stops it with 0."""
     async with (
-        serving("--dialect", dialect, "--seed-vms", "2", "--job-polls", "3", *options) as server,
+        serving("--seed-vms", "2", "--job-polls", "3", *options) as server,
         aiohttp.ClientSession() as session,
     ):
         assert re.fullmatch(r"http://127\.0\.0\.1:\d+/v1", server.url)
-        assert server.key == "gpcn_mine" if options else server.key.startswith("gpcn_test_")
+        expected_key = "gpcn_mine" if dialect == "guide" else "gpcn_test_"
+        assert server.key.startswith(expected_key)
         http = Http(session, server)
         status, inventory = await http.call("GET", "/resource/gpu/inventory")
         assert status == 200
@@ -162,7 +165,32 @@ async def test_guide_workflow_runs_against_the_standalone_server(
         returncode, stderr = await server.stop(signum)
     assert returncode == 0
     assert "Traceback" not in stderr
-    assert f"({dialect} dialect) serving at {server.url}" in stderr
+    assert f"({dialect} dialect, " in stderr
+    assert f") serving at {server.url}" in stderr
+
+
+@pytest.mark.parametrize(
+    ("options", "banner"),
+    [
+        ([], "(guide dialect, the default; --dialect reference for the other)"),
+        (["--dialect", "reference"], "(reference dialect, chosen with --dialect; the default is"),
+    ],
+)
+async def test_the_default_dialect_is_the_guides_and_says_so(
+    options: list[str], banner: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Without --dialect the server speaks the guide dialect, as --help and its banner say."""
+    async with serving(*options) as server, aiohttp.ClientSession() as session:
+        status, inventory = await Http(session, server).call("GET", "/resource/gpu/inventory")
+        _, stderr = await server.stop(signal.SIGTERM)
+    assert status == 200
+    guide_shape = isinstance(inventory["data"], list)  # the reference nests {"series": [...]}
+    assert guide_shape is (not options)
+    assert banner in stderr
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    helped = capsys.readouterr().out
+    assert re.search(r"--dialect \{guide,reference\}\s+wire dialect \(default guide", helped)
 
 
 @pytest.mark.parametrize(
@@ -223,8 +251,8 @@ def test_busy_port_exits_1(capsys: pytest.CaptureFixture[str]) -> None:
     shutil.which("curl") is None or shutil.which("jq") is None, reason="needs curl and jq"
 )
 async def test_readme_curl_example_runs_unchanged() -> None:
-    """The README's curl + jq script orders a VM from the guide-dialect server and reads it."""
-    async with serving("--dialect", "guide", "--job-polls", "1") as server:
+    """The README's curl + jq script orders a VM from the server started without --dialect."""
+    async with serving("--job-polls", "1") as server:
         env = {name: value for name, value in os.environ.items() if "proxy" not in name.lower()}
         env |= {"GPCN_BASE_URL": server.url, "GPCN_API_KEY": server.key, "NO_PROXY": "*"}
         script = await asyncio.create_subprocess_exec(

@@ -6,8 +6,9 @@ own event loop, and prints its result: an aligned table by default, one JSON doc
 
 Exit status: 0 ok; 1 an API or job failure (any ``GPCNError``, or any failed id of a bulk
 action); 2 a usage error (bad arguments, ``InvalidRequestError``, ``ConfigurationError`` such as
-a missing API key); 130 interrupted (Ctrl-C); 141 the reader of the output went away (a broken
-pipe, as in ``gpcn --json list | head -1``): the command stops at once, silently.
+a missing API key); 130 interrupted (Ctrl-C: the jobs already accepted go on on the server,
+and the command names them and how to follow them up); 141 the reader of the output went away
+(a broken pipe, as in ``gpcn --json list | head -1``): the command stops at once, silently.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from gpcn_async import (
     InvalidRequestError,
     PollPolicy,
 )
-from gpcn_async.cli._commands import CommandError, Context, Outcome, UsageError
+from gpcn_async.cli._commands import Accepted, CommandError, Context, Outcome, UsageError
 from gpcn_async.cli._parser import build_parser, options
 from gpcn_async.cli._render import dump_json, one_line
 
@@ -46,7 +47,7 @@ EXIT_FAILURE: Final = 1
 EXIT_USAGE: Final = 2
 """The command line was wrong: bad arguments, bad values, missing configuration."""
 EXIT_INTERRUPTED: Final = 130
-"""Interrupted by Ctrl-C (jobs already accepted go on on the server)."""
+"""Interrupted by Ctrl-C (jobs already accepted go on on the server, and are named)."""
 # 128 + SIGPIPE (13), like 130 = 128 + SIGINT above: what a shell reports for a Unix tool that
 # SIGPIPE ends (`yes | head -1`), so `set -o pipefail` scripts see gpcn behave like any other
 # tool, and a reader that went away stays distinct from 1, a real failure of the API or a job.
@@ -88,11 +89,27 @@ def _main(argv: Sequence[str] | None) -> int:
         args = options(parser.parse_args(argv))
     except SystemExit as done:  # --help, --version, or a usage error already printed
         return done.code if isinstance(done.code, int) else EXIT_USAGE
+    accepted = Accepted()
     try:
-        return asyncio.run(_run(args))
+        return asyncio.run(_run(args, accepted))
     except KeyboardInterrupt:
+        return _interrupted(args, accepted)
+
+
+def _interrupted(args: argparse.Namespace, accepted: Accepted) -> int:
+    """Report an interruption (Ctrl-C): what the command had set going, and how to follow it.
+
+    The command's report is printed like a result (one JSON document on stdout with
+    ``--json``), then one error line on stderr that names each job still going on and the
+    ``gpcn jobs wait`` command that follows it up.
+    """
+    outcome = accepted.report() if accepted.report is not None else None
+    if outcome is None:
         _error("interrupted (jobs already accepted go on on the server)")
-        return EXIT_INTERRUPTED
+    else:
+        _print(args, outcome)
+        _error(outcome.failure or "interrupted")
+    return EXIT_INTERRUPTED
 
 
 def _reader_gone() -> int:
@@ -128,6 +145,19 @@ def _to_devnull(stream: TextIO) -> None:
         os.close(devnull)
 
 
+def _print(args: argparse.Namespace, outcome: Outcome) -> None:
+    """Print the result: one JSON document with ``--json``, else its text (and note)."""
+    if args.json:
+        sys.stdout.write(dump_json(outcome.document) + "\n")
+    else:
+        if outcome.text:
+            sys.stdout.write(outcome.text + "\n")
+        if outcome.note:
+            sys.stdout.flush()
+            sys.stderr.write(outcome.note + "\n")
+    sys.stdout.flush()
+
+
 def _error(message: str) -> None:
     sys.stderr.write(f"gpcn: error: {one_line(message)}\n")
     sys.stderr.flush()
@@ -145,35 +175,27 @@ def _client(args: argparse.Namespace) -> Client:
     return Client(args.api_key, base_url=args.base_url, poll=poll)
 
 
-async def _outcome(args: argparse.Namespace) -> Outcome:
+async def _outcome(args: argparse.Namespace, accepted: Accepted) -> Outcome:
     progress = sys.stderr
     if not getattr(args, "needs_client", True):
         # The demo narrates on stdout, unless stdout is reserved for its JSON summary.
         story = sys.stderr if args.json else sys.stdout
         return await args.handler(Context(progress=story, quiet=args.quiet), args)  # type: ignore[no-any-return]
     async with _client(args) as gpcn:
-        context = Context(progress=progress, quiet=args.quiet, client=gpcn)
+        context = Context(progress=progress, quiet=args.quiet, client=gpcn, accepted=accepted)
         return await args.handler(context, args)  # type: ignore[no-any-return]
 
 
-async def _run(args: argparse.Namespace) -> int:
+async def _run(args: argparse.Namespace, accepted: Accepted) -> int:
     try:
-        outcome = await _outcome(args)
+        outcome = await _outcome(args, accepted)
     except (UsageError, InvalidRequestError, ConfigurationError) as error:
         _error(str(error))
         return EXIT_USAGE
     except (GPCNError, CommandError) as error:
         _error(str(error))
         return EXIT_FAILURE
-    if args.json:
-        sys.stdout.write(dump_json(outcome.document) + "\n")
-    else:
-        if outcome.text:
-            sys.stdout.write(outcome.text + "\n")
-        if outcome.note:
-            sys.stdout.flush()
-            sys.stderr.write(outcome.note + "\n")
-    sys.stdout.flush()
+    _print(args, outcome)
     if outcome.failure is not None:
         _error(outcome.failure)
         return EXIT_FAILURE

@@ -7,22 +7,24 @@ JSON document. Progress while waiting goes to ``Context.progress`` (stderr) as i
 from __future__ import annotations
 
 import argparse
+import shlex
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TextIO, TypeVar
+from typing import Any, TextIO, TypeVar
 
 from gpcn_async import (
     BulkResult,
     Client,
     GPCNError,
+    GpuVm,
     InvalidRequestError,
     Job,
     JobError,
     JobStatus,
 )
 from gpcn_async.cli._files import write_private_file
-from gpcn_async.cli._progress import follow
+from gpcn_async.cli._progress import Followed, follow
 from gpcn_async.cli._render import (
     describe_status,
     error_document,
@@ -35,6 +37,7 @@ from gpcn_async.cli._render import (
 )
 
 __all__ = [
+    "Accepted",
     "CommandError",
     "Context",
     "Handler",
@@ -81,6 +84,19 @@ class Outcome:
     note: str | None = None
 
 
+@dataclass
+class Accepted:
+    """What to report if the command is interrupted (Ctrl-C) while it waits.
+
+    A command that sets something going on the server sets ``report`` before it waits: a
+    function that, called after the interruption, describes what was accepted (the jobs still
+    going on, with the command that follows them) as an ``Outcome`` whose ``failure`` is the
+    line for stderr. ``main`` prints that outcome, as it would have printed the result.
+    """
+
+    report: Callable[[], Outcome] | None = None
+
+
 @dataclass(frozen=True)
 class Context:
     """What a command runs with.
@@ -89,11 +105,13 @@ class Context:
         progress: where progress and narration go while the command runs.
         quiet: show no progress.
         client: the client, for commands that talk to the API (None for ``demo``).
+        accepted: where the command leaves its report in case it is interrupted.
     """
 
     progress: TextIO
     quiet: bool = False
     client: Client | None = None
+    accepted: Accepted = field(default_factory=Accepted)
 
     @property
     def gpcn(self) -> Client:
@@ -119,6 +137,52 @@ async def _attempt(call: Awaitable[T]) -> T | GPCNError:
         raise  # a usage error, not an outcome of this id
     except GPCNError as error:
         return error
+
+
+@dataclass(frozen=True)
+class _Going:
+    """A job the server accepted, as an interrupted command names it."""
+
+    job: Job[Any]
+    vm_name: str | None = None
+    vm_id: str | None = None
+
+    def describe(self) -> str:
+        """``JOB_ID (VM train-01, id VM_ID)``, with what is known of the VM."""
+        vm = [part for part in (self.vm_name, self.vm_id and f"id {self.vm_id}") if part]
+        return f"{self.job.id} (VM {', '.join(vm)})" if vm else str(self.job.id)
+
+
+def interrupted_line(jobs: Sequence[_Going]) -> str:
+    """The stderr line of an interrupted wait: each accepted job, and how to follow it up."""
+    known = [going for going in jobs if going.job.id is not None]
+    going = [item for item in known if not item.job.done()]
+    if going:
+        ids = " ".join(str(item.job.id) for item in going)
+        if len(going) == 1:
+            return (
+                f"interrupted: job {going[0].describe()} goes on on the server; "
+                f"wait for it with: gpcn jobs wait {ids}"
+            )
+        listed = ", ".join(item.describe() for item in going)
+        return (
+            f"interrupted: {len(going)} jobs go on on the server: {listed}; "
+            f"wait for them with: gpcn jobs wait {ids}"
+        )
+    if known:
+        ids = " ".join(str(item.job.id) for item in known)
+        return f"interrupted after the jobs ended; see them with: gpcn jobs status {ids}"
+    return "interrupted"
+
+
+def _interrupted(outcome: Outcome, jobs: Sequence[_Going]) -> Outcome:
+    """The outcome of an interrupted wait: the document marked ``"interrupted": true``."""
+    document = outcome.document
+    if isinstance(document, dict):
+        document = {**document, "interrupted": True}
+        if "ok" in document:
+            document["ok"] = False
+    return Outcome(document, outcome.text, failure=interrupted_line(jobs))
 
 
 # -- reads -----------------------------------------------------------------------------------
@@ -156,6 +220,13 @@ async def create(ctx: Context, args: argparse.Namespace) -> Outcome:
     """``gpcn create``: order a GPU VM, by series code (from the inventory) or by ids."""
     gpu = ctx.gpcn.gpu
     datacenters: list[str] | None = args.datacenter
+    name = shlex.quote(args.name)
+    ctx.accepted.report = lambda: Outcome(
+        {"job_id": None, "status": None, "vm": None, "interrupted": True},
+        "",
+        failure=f"interrupted while ordering {args.name}, which may have been accepted: "
+        f"check with: gpcn list --search {name}",
+    )
     if args.code is not None:
         job = await gpu.provision(
             name=args.name,
@@ -176,13 +247,12 @@ async def create(ctx: Context, args: argparse.Namespace) -> Outcome:
             image_name=args.image_name,
             ssh_key_id=args.ssh_key_id,
         )
+    ctx.accepted.report = lambda: _interrupted(
+        _ordered(args.name, job),
+        [_Going(job, args.name, job.status.resource_id if job.status is not None else None)],
+    )
     if not args.wait:
-        state = describe_status(job.status) if job.status is not None else "accepted"
-        return Outcome(
-            {"job_id": job.id, "status": job.status, "vm": None},
-            f"ordered {args.name}: job {job.id} ({state})",
-            note=f"wait for it with: gpcn jobs wait {job.id}",
-        )
+        return _ordered(args.name, job)
     [followed] = await follow([(args.name, job)], ctx.progress, quiet=ctx.quiet)
     if followed.error is not None:
         raise followed.error
@@ -192,6 +262,16 @@ async def create(ctx: Context, args: argparse.Namespace) -> Outcome:
     return Outcome(
         {"job_id": job.id, "status": job.status, "vm": vm},
         f"{vm.name} is {vm.status}\n{vm_details(vm)}",
+    )
+
+
+def _ordered(name: str, job: Job[GpuVm]) -> Outcome:
+    """The outcome of an order not waited for: the job to follow."""
+    state = describe_status(job.status) if job.status is not None else "accepted"
+    return Outcome(
+        {"job_id": job.id, "status": job.status, "vm": None},
+        f"ordered {name}: job {job.id} ({state})",
+        note=f"wait for it with: gpcn jobs wait {job.id}",
     )
 
 
@@ -251,11 +331,33 @@ async def _finish_jobs(
     wait: bool,
 ) -> list[_Row]:
     """Rows for ids whose action answered with a job each (waited for when asked)."""
-    errors: dict[str, GPCNError | None] = {}
-    if wait:
-        pending = [(item_id, job) for item_id, job in jobs.items() if not job.done()]
-        for followed in await follow(pending, ctx.progress, quiet=ctx.quiet):
-            errors[followed.label] = followed.error
+    if not wait:
+        return _rows(action, ids, jobs, failed, {})
+    pending = [(item_id, job) for item_id, job in jobs.items() if not job.done()]
+    finished: list[Followed[None]] = []
+
+    def report() -> Outcome:
+        errors = {followed.label: followed.error for followed in finished}
+        rows = _rows(action, ids, jobs, failed, errors)
+        going = [_Going(job, vm_id=item_id) for item_id, job in pending if item_id not in errors]
+        return _interrupted(_action_outcome(action, rows), going)
+
+    ctx.accepted.report = report
+    await follow(pending, ctx.progress, quiet=ctx.quiet, finished=finished)
+    return _rows(action, ids, jobs, failed, {item.label: item.error for item in finished})
+
+
+def _rows(
+    action: str,
+    ids: list[str],
+    jobs: dict[str, Job[None]],
+    failed: dict[str, GPCNError],
+    errors: dict[str, GPCNError | None],
+) -> list[_Row]:
+    """One row per id: failed, done, or accepted (not waited for, or still going on).
+
+    ``errors`` holds the outcome of each job that was waited for until it ended.
+    """
     rows = []
     for item_id in ids:
         if item_id in failed:
@@ -365,33 +467,56 @@ async def jobs_wait(ctx: Context, args: argparse.Namespace) -> Outcome:
     """``gpcn jobs wait JOB_ID...``: wait for jobs started elsewhere, all polled together."""
     ids = _unique(args.job_ids)
     attached = [(job_id, ctx.gpcn.jobs.attach(job_id)) for job_id in ids]
-    outcomes = await follow(attached, ctx.progress, quiet=ctx.quiet)
+    finished: list[Followed[JobStatus]] = []
+
+    def report() -> Outcome:
+        ended = {followed.label for followed in finished}
+        going = [
+            _Going(
+                job,
+                job.status.resource_name if job.status is not None else None,
+                job.status.resource_id if job.status is not None else None,
+            )
+            for job_id, job in attached
+            if job_id not in ended
+        ]
+        return _interrupted(_waited(attached, finished), going)
+
+    ctx.accepted.report = report
+    await follow(attached, ctx.progress, quiet=ctx.quiet, finished=finished)
+    return _waited(attached, finished)
+
+
+def _waited(
+    attached: list[tuple[str, Job[JobStatus]]], finished: list[Followed[JobStatus]]
+) -> Outcome:
+    """The outcome of ``jobs wait``: each job's final status, or its last one if not over."""
+    ended = {followed.label: followed for followed in finished}
     results = []
     rows = []
-    for followed in outcomes:
-        status = _final_status(followed.result, followed.error)
-        results.append(
-            {
-                "id": followed.label,
-                "ok": followed.ok,
-                "status": status,
-                "error": error_document(followed.error),
-            }
-        )
-        detail = one_line(str(followed.error)) if followed.error else status and status.message
+    failed = 0
+    for job_id, job in attached:
+        followed = ended.get(job_id)
+        if followed is None:  # still going on (the wait was interrupted)
+            ok, status, error = False, job.status, None
+        else:
+            ok, error = followed.ok, followed.error
+            status = _final_status(followed.result, followed.error)
+            failed += not ok
+        results.append({"id": job_id, "ok": ok, "status": status, "error": error_document(error)})
+        detail = one_line(str(error)) if error else status and status.message
         rows.append(
             [
-                followed.label,
+                job_id,
                 status.state if status is not None else "unknown",
                 status.resource_id if status is not None else None,
                 detail,
             ]
         )
-    failed = [followed for followed in outcomes if not followed.ok]
     return Outcome(
         {"ok": not failed, "results": results},
         table(["JOB", "STATE", "RESOURCE", "DETAIL"], rows),
-        failure=f"{len(failed)} of {len(outcomes)} jobs did not succeed" if failed else None,
+        failure=f"{failed} of {len(attached)} jobs did not succeed" if failed else None,
     )
 
 

@@ -207,16 +207,20 @@ def build_parser() -> Parser:
         help="also print the key on stdout (without --output, print it only)",
     )
 
-    jobs = sub.add_parser("jobs", help="jobs by id", description="Jobs by id.")
-    jobs_sub = jobs.add_subparsers(dest="jobs_command", required=True, metavar="COMMAND")
-    wait = jobs_sub.add_parser(
-        "wait", parents=[common], help="wait for jobs (all polled together), with progress"
+    jobs = sub.add_parser(
+        "jobs",
+        help="follow jobs by id (the JOB ids that create, delete and the actions print)",
+        description="follow jobs by id (the JOB ids that create, delete and the actions print)",
     )
-    wait.add_argument("job_ids", nargs="+", metavar="JOB_ID")
-    wait.set_defaults(handler=commands.jobs_wait)
-    status = jobs_sub.add_parser("status", parents=[common], help="the jobs' status now")
-    status.add_argument("job_ids", nargs="+", metavar="JOB_ID")
-    status.set_defaults(handler=commands.jobs_status)
+    jobs_sub = jobs.add_subparsers(dest="jobs_command", required=True, metavar="COMMAND")
+    job_commands = (
+        ("wait", commands.jobs_wait, "wait for jobs until they end (all polled together)"),
+        ("status", commands.jobs_status, "show the jobs' status now, without waiting"),
+    )
+    for name, handler, help_text in job_commands:
+        child = jobs_sub.add_parser(name, parents=[common], help=help_text, description=help_text)
+        child.add_argument("job_ids", nargs="+", metavar="JOB_ID", help="the id of a job")
+        child.set_defaults(handler=handler)
 
     run_demo = command(
         "demo",

@@ -225,7 +225,11 @@ class Followed(Generic[T]):
 
 
 async def follow(
-    jobs: Sequence[tuple[str, Job[T]]], stream: TextIO, *, quiet: bool = False
+    jobs: Sequence[tuple[str, Job[T]]],
+    stream: TextIO,
+    *,
+    quiet: bool = False,
+    finished: list[Followed[T]] | None = None,
 ) -> list[Followed[T]]:
     """Wait for every job at once, showing progress; one outcome per job, in order.
 
@@ -236,12 +240,15 @@ async def follow(
         jobs: (label, job) pairs.
         stream: where progress goes.
         quiet: show no progress.
+        finished: when given, each job's outcome is appended to it as soon as the job ends,
+            so that a wait cancelled midway (Ctrl-C) still tells which jobs had ended.
     """
+    done: list[Followed[T]] = [] if finished is None else finished
     reporter = make_reporter([label for label, _ in jobs], stream, quiet=quiet)
     try:
         async with asyncio.TaskGroup() as group:
             tasks = [
-                group.create_task(_follow_one(index, label, job, reporter))
+                group.create_task(_follow_one(index, label, job, reporter, done))
                 for index, (label, job) in enumerate(jobs)
             ]
     finally:
@@ -249,7 +256,15 @@ async def follow(
     return [task.result() for task in tasks]
 
 
-async def _follow_one(index: int, label: str, job: Job[T], reporter: Reporter) -> Followed[T]:
+async def _follow_one(
+    index: int, label: str, job: Job[T], reporter: Reporter, done: list[Followed[T]]
+) -> Followed[T]:
+    followed = await _outcome(index, label, job, reporter)
+    done.append(followed)
+    return followed
+
+
+async def _outcome(index: int, label: str, job: Job[T], reporter: Reporter) -> Followed[T]:
     try:
         # aclosing: if this task is cancelled (Ctrl-C, a broken pipe), the watch ends here and
         # now, not whenever the abandoned generator is collected.

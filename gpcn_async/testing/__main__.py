@@ -6,7 +6,8 @@ options exit 2, a port that cannot be listened on exits 1. Options::
 
     --port N            TCP port (0: any free port; default 8080)
     --api-key KEY       the key to accept (generated unless given)
-    --dialect D         guide or reference (default reference)
+    --dialect D         guide or reference (default guide: the public guide's curl + jq workflow
+                        runs against it unchanged; ``FakeGPCN()`` itself defaults to reference)
     --seed-vms N        start with N running VMs
     --job-polls N       jobs finish on their N-th poll (default 2)
     --job-duration S    jobs finish S seconds after creation instead
@@ -33,6 +34,12 @@ from gpcn_async.testing._server import FakeGPCN
 __all__ = ["main", "serve"]
 
 
+DEFAULT_DIALECT = "guide"
+"""The standalone server's dialect unless ``--dialect`` says otherwise: the one the public guide's
+curl + jq workflow speaks, since whoever curls this server follows that guide. (``FakeGPCN()``
+itself, for tests of the SDK, still defaults to the reference dialect.)"""
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m gpcn_async.testing",
@@ -41,7 +48,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--port", type=int, default=8080, help="TCP port (0: any free port)")
     parser.add_argument("--api-key", default=None, help="the key to accept (generated if absent)")
     parser.add_argument(
-        "--dialect", choices=("guide", "reference"), default="reference", help="wire dialect"
+        "--dialect",
+        choices=("guide", "reference"),
+        default=DEFAULT_DIALECT,
+        help=f"wire dialect (default {DEFAULT_DIALECT}: the public guide's curl + jq workflow "
+        "runs against it unchanged)",
     )
     parser.add_argument(
         "--seed-vms", type=int, default=0, metavar="N", help="start with N running VMs"
@@ -78,6 +89,13 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _dialect(dialect: str) -> str:
+    """The banner's words for the dialect served, saying which one is the default."""
+    if dialect == DEFAULT_DIALECT:
+        return f"{dialect} dialect, the default; --dialect reference for the other"
+    return f"{dialect} dialect, chosen with --dialect; the default is {DEFAULT_DIALECT}"
+
+
 async def serve(fake: FakeGPCN, stop: asyncio.Event | None = None) -> None:
     """Run ``fake``, print its URL and key, and wait for ``stop`` (or SIGINT/SIGTERM).
 
@@ -95,9 +113,8 @@ async def serve(fake: FakeGPCN, stop: asyncio.Event | None = None) -> None:
         async with fake:
             sys.stdout.write(f"{fake.url}\n{fake.api_key}\n")
             sys.stdout.flush()
-            sys.stderr.write(
-                f"FakeGPCN ({fake.dialect} dialect) serving at {fake.url}; Ctrl-C to stop\n"
-            )
+            sys.stderr.write(f"FakeGPCN ({_dialect(fake.dialect)}) serving at {fake.url}; ")
+            sys.stderr.write("Ctrl-C to stop\n")
             sys.stderr.flush()
             await stop.wait()
     finally:

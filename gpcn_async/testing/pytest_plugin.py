@@ -3,7 +3,9 @@
 Installing gpcn_async enables it through the ``pytest11`` entry point (``gpcn_async =
 "gpcn_async.testing.pytest_plugin"``); with plugin autoloading disabled, add
 ``-p gpcn_async.testing.pytest_plugin``. The fixtures are async, so they need pytest-asyncio, in
-auto mode or in strict mode (mark the tests ``@pytest.mark.asyncio``).
+auto mode or in strict mode (mark the tests ``@pytest.mark.asyncio``). Without pytest-asyncio
+active, a test that uses ``gpcn_fake`` or ``gpcn_client`` fails at setup with a message saying
+so; every other test runs as usual.
 
 Fixtures:
 
@@ -48,6 +50,7 @@ __all__ = [
     "gpcn_fake",
     "pytest_configure",
     "pytest_generate_tests",
+    "pytest_runtest_setup",
 ]
 
 try:
@@ -72,10 +75,57 @@ _MARKERS = (
 )
 
 
+_ASYNC_FIXTURES = ("gpcn_fake", "gpcn_client")
+_NEEDS_PYTEST_ASYNCIO = (
+    "gpcn_fake and gpcn_client are async fixtures: install pytest-asyncio "
+    '(pip install pytest-asyncio), then set asyncio_mode = "auto" in your pytest '
+    "configuration, or mark the tests @pytest.mark.asyncio (its strict mode). pytest-asyncio is "
+    "not active here (not installed, or disabled with -p no:asyncio); this test uses {names}."
+)
+_pytest_asyncio_active = pytest.StashKey[bool]()
+
+
 def pytest_configure(config: pytest.Config) -> None:
-    """Register the plugin's markers (so ``--strict-markers`` accepts them)."""
+    """Register the plugin's markers (so ``--strict-markers`` accepts them).
+
+    Also note whether pytest-asyncio is active: its plugin registered under any name (the
+    ``asyncio`` entry point, or ``-p pytest_asyncio.plugin``), not disabled by ``-p no:asyncio``.
+    """
     for line in _MARKERS:
         config.addinivalue_line("markers", line)
+    config.stash[_pytest_asyncio_active] = any(
+        getattr(plugin, "__name__", None) == "pytest_asyncio.plugin"
+        for plugin in config.pluginmanager.get_plugins()
+    )
+
+
+def _ours(item: pytest.Item, name: str) -> bool:
+    """Tell whether the fixture ``name`` the test uses is this plugin's (not a user override)."""
+    info = getattr(item, "_fixtureinfo", None)
+    definitions = getattr(info, "name2fixturedefs", {}).get(name) if info is not None else None
+    if not definitions:
+        return True  # pytest's internals moved: assume the fixture is ours
+    function = getattr(definitions[-1], "func", None)
+    if not callable(function):
+        return True
+    return getattr(inspect.unwrap(function), "__module__", __name__) == __name__
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Fail a test that uses ``gpcn_fake`` or ``gpcn_client`` when pytest-asyncio is not active.
+
+    Without it, pytest cannot run async fixtures: the first such test would fail with pytest's
+    "requested an async fixture ... with no plugin", and the next ones with bare assertion
+    errors from pytest's internals. This says what to do instead, before any fixture is set up;
+    tests that use neither fixture are not affected.
+    """
+    if item.config.stash.get(_pytest_asyncio_active, True):
+        return
+    used = set(getattr(item, "fixturenames", ()))
+    names = [name for name in _ASYNC_FIXTURES if name in used and _ours(item, name)]
+    if names:
+        pytest.fail(_NEEDS_PYTEST_ASYNCIO.format(names=" and ".join(names)), pytrace=False)
 
 
 def _marker_dialects(marker: pytest.Mark) -> list[str]:
