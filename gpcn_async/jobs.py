@@ -279,9 +279,12 @@ class Poller:
                 if earliest > now:
                     await self._sleep(earliest - now)
                     continue
+                # Ids due within one interval count as due: waits begun a moment apart (in
+                # one gather) then share this round, whose chunks run concurrently, instead of
+                # queueing behind it as the next round.
                 ids = plan_round(
                     ((entry.job_id, entry.due) for entry in self._entries.values()),
-                    now=now,
+                    now=now + self._policy.interval,
                     size=_wire.MAX_IDS_PER_REQUEST,
                 )
                 await self._round(ids)
