@@ -54,6 +54,7 @@ class RateLimiter:
         self._users_done = asyncio.Event()
         self._users_done.set()
         self._answered = asyncio.Event()  # set by the first answer's headers
+        self._closed = asyncio.Event()  # set by close(): every wait ends at once
         self.last: RateLimitHeaders | None = None
         # X-RateLimit-Reset is on the server's clock; this turns it into ours.
         self.server_clock = ServerClock()
@@ -109,8 +110,19 @@ class RateLimiter:
                 if not self._users_waiting:
                     self._users_done.set()
 
+    def close(self) -> None:
+        """End every wait at once, now and later: the client is closing.
+
+        The requests let through are not sent: the transport sees that it is closed and fails
+        them. Without this, ``aclose()`` would leave them sleeping out a pause of up to
+        ``max_wait`` before failing.
+        """
+        self._closed.set()
+
     async def _wait_for_budget(self) -> None:
         while True:
+            if self._closed.is_set():
+                return
             wait = self._wait_time(self._clock())
             if wait <= 0:
                 return
@@ -128,7 +140,9 @@ class RateLimiter:
                     retry_after=wait,
                 )
             logger.info("rate limit: pausing requests for %.3f s", wait)
-            await asyncio.sleep(wait)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(wait):
+                    await self._closed.wait()
 
     def _wait_time(self, now: float) -> float:
         if self._paused_until > now:

@@ -202,6 +202,7 @@ class Transport:
         if self._closed:
             return
         self._closed = True
+        self._limiter.close()  # requests waiting for the budget fail now, not after the wait
         session, self._session = self._session, None
         if session is not None and not self._borrowed:
             await session.close()

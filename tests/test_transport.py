@@ -466,6 +466,20 @@ async def test_request_waiting_out_a_rate_limit_pause_fails_cleanly_on_close(
     assert fake.count(*GET_VMS) == 1
 
 
+async def test_closing_ends_a_long_rate_limit_pause_at_once(fake: FakeGPCN) -> None:
+    """aclose() fails a request pausing for a 60 s Retry-After at once instead of after it."""
+    fake.inject(*GET_VMS, status=429, headers={"Retry-After": "60"})
+    gpcn = fake.client(retry=RetryPolicy(base_delay=0.001, max_rate_limit_wait=120.0))
+    task = asyncio.create_task(gpcn.request(*GET_VMS))
+    await eventually(lambda: bool(fake.requests_to(*GET_VMS)))
+    await asyncio.sleep(0.02)  # let the 429 reach the client and pause it
+    await gpcn.aclose()
+    async with asyncio.timeout(10):  # far below the pause: the close ended it
+        with pytest.raises(TransportError, match="closed"):
+            await task
+    assert fake.count(*GET_VMS) == 1
+
+
 async def test_request_queued_for_a_connection_fails_cleanly_on_close(fake: FakeGPCN) -> None:
     """A request waiting for a connection slot when the client closes raises TransportError."""
     fake.inject(*GET_VMS, delay=0.2)
