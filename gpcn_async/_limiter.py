@@ -118,6 +118,7 @@ class RateLimiter:
         ``max_wait`` before failing.
         """
         self._closed.set()
+        self._answered.set()  # also ends a wait for the first answer, which may never come
 
     async def _wait_for_budget(self) -> None:
         while True:

@@ -193,3 +193,15 @@ async def test_a_later_answer_with_budget_keeps_the_reopened_window_open() -> No
     await acquire_and_release(limiter)
     with pytest.raises(RateLimitError):
         await limiter.acquire()
+
+
+async def test_close_ends_a_wait_for_the_first_answer() -> None:
+    """close() lets a request out that waited for the first answer when the budget was spent."""
+    limiter = RateLimiter(max_wait=120.0, assumed_limit=1)
+    await limiter.acquire()  # in flight, never answered: the assumed budget is spent
+    waiting = asyncio.create_task(limiter.acquire())
+    await asyncio.sleep(0.01)
+    assert not waiting.done()
+    limiter.close()
+    async with asyncio.timeout(5):  # far below the 60 s window it would otherwise wait
+        await waiting
