@@ -396,11 +396,12 @@ class Transport:
                 return closed
             return _RetryableFailure(error)
         if decision is _wire.Decision.OUTCOME_UNKNOWN:
-            name = call.json.get("name") if isinstance(call.json, dict) else None
+            vm_name, ids = _wire.outcome_subject(call.method, call.path, call.json)
             unknown = OutcomeUnknownError(
                 f"{call.method} {call.path}: {error}; the server may have acted on it, so it "
                 "was not sent again",
-                vm_name=name if isinstance(name, str) else None,
+                vm_name=vm_name,
+                ids=ids,
             )
             unknown.__cause__ = error
             return unknown

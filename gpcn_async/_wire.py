@@ -197,23 +197,50 @@ def query_params(params: Mapping[str, object]) -> dict[str, str]:
 
 # --- which requests may be sent again ---------------------------------------------------------
 
+# Start and stop set a state (a second copy changes nothing); polls only read. A reset, a
+# delete, a create or an SSH-key upload each act, so a second copy is a second action.
 _SAFE_POST: Final = re.compile(
-    r"^/resource/(?:jobs|gpu/bulk/(?:start|stop|reset|delete)|gpu/[^/]+/(?:start|stop|reset))/?$"
+    r"^/resource/(?:jobs|gpu/bulk/(?:start|stop)|gpu/[^/]+/(?:start|stop))/?$"
 )
-_IDEMPOTENT_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+_SAFE_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS", "PUT"})
 
 
 def is_safe_to_resend(method: str, path: str) -> bool:
     """Whether sending this request twice has the same effect as sending it once.
 
-    Reads, updates, deletes, job polls and start/stop/reset (single and bulk) are safe.
-    Any other POST, above all ``POST /resource/gpu`` (create), is not: sending it again could
-    order a second, billed VM.
+    Reads, updates (PUT), job polls and start/stop (single and bulk) are safe. Everything else
+    is not: a create could order a second, billed VM; a delete (of a VM or an SSH key), a reset
+    and their bulk forms would act twice; an unknown POST is assumed to act.
     """
     method = method.upper()
-    if method in _IDEMPOTENT_METHODS:
+    if method in _SAFE_METHODS:
         return True
     return method == "POST" and _SAFE_POST.match(path) is not None
+
+
+_CREATE_PATH: Final = "/resource/gpu"
+_ONE_RESOURCE: Final = re.compile(r"^/resource/(?:gpu|ssh-keys)/(?P<id>[^/]+)(?:/[a-z-]+)?/?$")
+_BULK_PATH: Final = re.compile(r"^/resource/gpu/bulk/[a-z-]+/?$")
+
+
+def outcome_subject(method: str, path: str, body: Any) -> tuple[str | None, tuple[str, ...]]:
+    """What an action whose outcome is unknown may have acted on: ``(vm_name, ids)``.
+
+    A create names the VM it orders; a call on one VM or SSH key names its id (from the path);
+    a bulk call names the ids of its body. Anything else names nothing.
+    """
+    if method.upper() == "POST" and path.rstrip("/") == _CREATE_PATH:
+        name = body.get("name") if isinstance(body, dict) else None
+        return (name if isinstance(name, str) else None), ()
+    if _BULK_PATH.match(path):
+        ids = body.get("ids") if isinstance(body, dict) else None
+        if isinstance(ids, list):
+            return None, tuple(item for item in ids if isinstance(item, str))
+        return None, ()
+    match = _ONE_RESOURCE.match(path)
+    if match is not None and match["id"] not in {"bulk", "inventory", "algorithms"}:
+        return None, (match["id"],)
+    return None, ()
 
 
 class FailureKind(enum.Enum):

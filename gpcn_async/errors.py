@@ -4,10 +4,13 @@ Catch ``GPCNError`` for anything from this package, or a narrower class for one 
 
     GPCNError
     ├── ConfigurationError          bad client settings (missing key, http:// to a remote host)
+    ├── ClientStateError            the client is closed, or used from another event loop
+    │                               (also a RuntimeError)
     ├── InvalidRequestError         bad arguments, raised before any request (also a ValueError)
     ├── TransportError              connection failure or timeout, after retries
-    │   └── OutcomeUnknownError     a create may or may not have happened (.vm_name)
-    ├── ResponseDecodeError         the body is not JSON or not the expected shape
+    │   └── OutcomeUnknownError     an action never re-sent may or may not have happened
+    │                               (.vm_name for a create, .ids for the others)
+    ├── ResponseDecodeError         the body is not JSON or not the expected shape (.status)
     ├── APIError                    the server answered with an error (.status .code .message
     │   │                           .details .request_id)
     │   ├── BadRequestError         400, 422
@@ -30,11 +33,14 @@ Catch ``GPCNError`` for anything from this package, or a narrower class for one 
 Which HTTP status maps to which class is decided in one table, in ``gpcn_async._wire``.
 No message built here contains an API key or a private key: errors carry what the server said
 and what the caller asked for, never credentials.
+
+Every error survives ``pickle`` and ``copy.copy`` with its class, message and attributes, so it
+can cross a process pool or a task queue.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Self
 
 if TYPE_CHECKING:  # type-only: errors.py imports nothing from the package at run time
@@ -46,6 +52,7 @@ __all__ = [
     "BadRequestError",
     "BulkError",
     "BulkItemError",
+    "ClientStateError",
     "ConfigurationError",
     "ConflictError",
     "GPCNError",
@@ -67,12 +74,33 @@ __all__ = [
 ]
 
 
+def _rebuild(cls: type[BaseException], args: tuple[Any, ...], state: dict[str, Any]) -> Any:
+    """Make an error again from its args and attributes, without calling its ``__init__``."""
+    error = cls.__new__(cls, *args)
+    error.args = args
+    error.__dict__.update(state)
+    return error
+
+
 class GPCNError(Exception):
     """Base class of every error raised by gpcn_async."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Exception's own reduce calls cls(*args), which loses (or fails on) our keyword-only
+        # fields; this keeps class, args and every attribute for pickle and copy alike.
+        return (_rebuild, (type(self), self.args, dict(self.__dict__)))
 
 
 class ConfigurationError(GPCNError):
     """The client cannot be built as configured (no API key, clear-text URL to a remote host...)."""
+
+
+class ClientStateError(GPCNError, RuntimeError):
+    """The client cannot send: it has been closed, or is used from another event loop.
+
+    A programming error, not a failure to retry: make a new ``Client`` (inside the event loop
+    that will use it) instead.
+    """
 
 
 class InvalidRequestError(GPCNError, ValueError):
@@ -84,23 +112,37 @@ class TransportError(GPCNError):
 
 
 class OutcomeUnknownError(TransportError):
-    """A create may or may not have reached the server, so it was not sent again.
+    """An action that is never re-sent may or may not have reached the server.
 
-    Check for a VM named ``vm_name`` (for example with ``gpcn.gpu.list(search=...)``) before
-    ordering again: re-sending blindly could make a second, billed VM.
+    Creates, deletes, resets (and their bulk forms) and SSH-key uploads, generations and
+    deletions each start work or destroy something, so they are not sent again once they may
+    have arrived: a lost answer, a timeout or a 5xx leaves their outcome unknown. Look before
+    acting again: for a create, check for a VM named ``vm_name`` (for example with
+    ``gpcn.gpu.list(search=...)``), since re-sending blindly could make a second, billed VM;
+    for the others, read the resources named in ``ids``.
+
+    Attributes:
+        vm_name: the name of the VM a create may have ordered, else None.
+        ids: the ids of the VMs (or SSH keys) the action may have acted on, else empty.
     """
 
-    def __init__(self, message: str, *, vm_name: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, vm_name: str | None = None, ids: Iterable[str] = ()
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.vm_name = vm_name
+        self.ids = tuple(ids)
 
     def __str__(self) -> str:
-        if self.vm_name is None:
-            return self.message
-        return (
-            f"{self.message} (VM name: {self.vm_name!r}; check whether it exists before retrying)"
-        )
+        if self.vm_name is not None:
+            return (
+                f"{self.message} (VM name: {self.vm_name!r}; check whether it exists before "
+                "retrying)"
+            )
+        if self.ids:
+            return f"{self.message} (ids: {', '.join(self.ids)}; check them before retrying)"
+        return self.message
 
 
 class ResponseDecodeError(GPCNError):
@@ -294,6 +336,10 @@ class BulkError(GPCNError, ExceptionGroup[GPCNError]):
     """
 
     errors_by_id: Mapping[str, GPCNError]
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # ExceptionGroup's args hold a list of errors; this class is built from the mapping.
+        return (type(self), (self.message, self.errors_by_id), dict(self.__dict__))
 
     def __new__(cls, message: str, errors: Mapping[str, GPCNError]) -> Self:
         """Build the group from a mapping of id to error (ExceptionGroup is built in __new__)."""

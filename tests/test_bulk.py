@@ -12,6 +12,7 @@ from gpcn_async import (
     InvalidRequestError,
     JobFailedError,
     JobGroup,
+    OutcomeUnknownError,
     RetryPolicy,
     ServerError,
 )
@@ -155,13 +156,16 @@ async def test_bulk_delete_maps_jobs_to_ids(fake: FakeGPCN, gpcn: Client) -> Non
 
 
 async def test_bulk_delete_chunk_failure_is_in_failed(fake: FakeGPCN) -> None:
-    """Ids of a bulk delete chunk that failed outright are in group.failed, with no job."""
+    """Ids of a bulk delete chunk that met a 5xx are in group.failed, their outcome unknown."""
     ids = add_vms(fake, 60)
     fake.inject(*BULK_DELETE, status=503)
     async with fake.client(retry=RetryPolicy(max_retries=0)) as gpcn:
         group = await gpcn.gpu.bulk_delete(ids)
         assert list(group.failed) in (ids[:50], ids[50:])
-        assert all(isinstance(e, ServerError) for e in group.failed.values())
+        for error in group.failed.values():
+            assert isinstance(error, OutcomeUnknownError)
+            assert isinstance(error.__cause__, ServerError)
+            assert error.ids == tuple(group.failed)
         assert set(group.jobs) == set(ids) - set(group.failed)
         result = await group
     assert result.failed == list(group.failed)

@@ -17,6 +17,7 @@ CONTRACT_NAMES = [
     "RetryPolicy",
     "GPCNError",
     "ConfigurationError",
+    "ClientStateError",
     "InvalidRequestError",
     "TransportError",
     "OutcomeUnknownError",

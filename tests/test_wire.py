@@ -245,22 +245,50 @@ def test_rate_limit_headers_parse_or_give_none(
         ("GET", "/resource/gpu", True),
         ("GET", "/resource/gpu/abc", True),
         ("put", "/resource/gpu/abc", True),
-        ("DELETE", "/resource/gpu/abc", True),
+        ("PUT", "/resource/ssh-keys/k1", True),
         ("POST", "/resource/jobs", True),
         ("POST", "/resource/gpu/abc/start", True),
         ("POST", "/resource/gpu/abc/stop", True),
-        ("POST", "/resource/gpu/abc/reset", True),
+        ("POST", "/resource/gpu/bulk/start", True),
         ("POST", "/resource/gpu/bulk/stop", True),
-        ("POST", "/resource/gpu/bulk/delete", True),
+        ("DELETE", "/resource/gpu/abc", False),
+        ("DELETE", "/resource/ssh-keys/k1", False),
+        ("POST", "/resource/gpu/abc/reset", False),
+        ("POST", "/resource/gpu/bulk/reset", False),
+        ("POST", "/resource/gpu/bulk/delete", False),
         ("POST", "/resource/gpu", False),
         ("POST", "/resource/gpu/", False),
+        ("POST", "/resource/ssh-keys", False),
         ("POST", "/resource/volume", False),
         ("PATCH", "/resource/gpu/abc", False),
     ],
 )
-def test_only_idempotent_endpoints_are_safe_to_resend(method: str, path: str, safe: bool) -> None:
-    """Creates and unknown POSTs are unsafe to resend; reads, updates, polls, actions are safe."""
+def test_only_requests_that_set_a_state_are_safe_to_resend(
+    method: str, path: str, safe: bool
+) -> None:
+    """Reads, updates, polls, start and stop may be re-sent; creates, deletes, resets may not."""
     assert _wire.is_safe_to_resend(method, path) is safe
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "subject"),
+    [
+        ("POST", "/resource/gpu", {"name": "train-0"}, ("train-0", ())),
+        ("POST", "/resource/gpu/", {"name": 7}, (None, ())),
+        ("DELETE", "/resource/gpu/vm-1", None, (None, ("vm-1",))),
+        ("POST", "/resource/gpu/vm-1/reset", None, (None, ("vm-1",))),
+        ("POST", "/resource/gpu/bulk/delete", {"ids": ["a", "b"]}, (None, ("a", "b"))),
+        ("POST", "/resource/gpu/bulk/reset", {"ids": "a"}, (None, ())),
+        ("DELETE", "/resource/ssh-keys/k-1", None, (None, ("k-1",))),
+        ("POST", "/resource/ssh-keys", {"name": "laptop"}, (None, ())),
+        ("POST", "/resource/volume", {"name": "v"}, (None, ())),
+    ],
+)
+def test_an_unknown_outcome_names_what_it_may_have_acted_on(
+    method: str, path: str, body: object, subject: tuple[str | None, tuple[str, ...]]
+) -> None:
+    """A create names its VM, a call on one VM or key its id, a bulk call its body's ids."""
+    assert _wire.outcome_subject(method, path, body) == subject
 
 
 D = _wire.Decision
