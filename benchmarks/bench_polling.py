@@ -28,7 +28,7 @@ from typing import Any
 from _common import Column, Deadline, Row, parser, print_table, write_json
 
 from gpcn_async import Client, JobStatus, PollPolicy
-from gpcn_async.jobs import next_poll_delay
+from gpcn_async._poller import next_poll_delay
 from gpcn_async.testing import FakeGPCN
 
 JOB_SECONDS = 1.0

@@ -5,6 +5,10 @@ It keeps a budget from the ``X-RateLimit-*`` headers so a normal workload never 
 a wait, and lets user calls go ahead of background job polls. It never sleeps longer than
 ``max_wait``: a longer wait raises ``RateLimitError`` at once, so a script fails fast instead of
 hanging for the 14 minutes some windows ask for.
+
+Answers overtake each other, so each request gets a ticket in the order it was let through, and
+an answer is applied only if no answer to a later ticket has been applied already: what a newer
+request learnt is never overwritten by an older one's answer.
 """
 
 from __future__ import annotations
@@ -48,6 +52,8 @@ class RateLimiter:
         self._server_reset: float | None = None  # the reset of the newest window answered
         self._paused_until = 0.0
         self._in_flight = 0
+        self._tickets = 0  # requests let through so far; a request's ticket is its number
+        self._applied = 0  # the newest ticket whose answer changed the budget or a pause
         self._queued = 0  # requests inside acquire() that could not take a slot at once
         self._lock = asyncio.Lock()
         self._users_waiting = 0
@@ -59,8 +65,8 @@ class RateLimiter:
         # X-RateLimit-Reset is on the server's clock; this turns it into ours.
         self.server_clock = ServerClock()
 
-    def try_acquire(self, *, background: bool = False) -> bool:
-        """Count one more request as sent if it may go at once; False if it must wait.
+    def try_acquire(self, *, background: bool = False) -> int | None:
+        """Count one more request as sent if it may go at once: its ticket; None if it must wait.
 
         The usual case, and a plain call: no coroutine is made for a request that need not
         wait. Nobody may be queued (the queue keeps its order) and, for a background request,
@@ -71,28 +77,34 @@ class RateLimiter:
             or (background and self._users_waiting)
             or self._wait_time(self._clock()) > 0
         ):
-            return False
+            return None
+        return self._let_through()
+
+    def _let_through(self) -> int:
         self._remaining -= 1
         self._in_flight += 1
-        return True
+        self._tickets += 1
+        return self._tickets
 
-    async def acquire(self, *, background: bool = False) -> None:
-        """Wait until one more request may be sent, and count it as sent.
+    async def acquire(self, *, background: bool = False) -> int:
+        """Wait until one more request may be sent, count it as sent, and return its ticket.
 
-        Background requests (job polls) wait while any user request is waiting.
+        Background requests (job polls) wait while any user request is waiting. Pass the
+        ticket to ``observe`` and ``pause`` with the request's answer.
 
         Raises:
             RateLimitError: the wait would exceed ``max_wait``.
         """
-        if self.try_acquire(background=background):
-            return
+        ticket = self.try_acquire(background=background)
+        if ticket is not None:
+            return ticket
         self._queued += 1
         try:
-            await self._acquire_in_turn(background=background)
+            return await self._acquire_in_turn(background=background)
         finally:
             self._queued -= 1
 
-    async def _acquire_in_turn(self, *, background: bool) -> None:
+    async def _acquire_in_turn(self, *, background: bool) -> int:
         if background:
             while self._users_waiting:
                 await self._users_done.wait()
@@ -102,8 +114,7 @@ class RateLimiter:
         try:
             async with self._lock:
                 await self._wait_for_budget()
-                self._remaining -= 1
-                self._in_flight += 1
+                return self._let_through()
         finally:
             if not background:
                 self._users_waiting -= 1
@@ -171,12 +182,24 @@ class RateLimiter:
         """The server's clock now, as far as its ``Date`` headers tell (Unix seconds)."""
         return self.server_clock.server_now(self._clock())
 
-    def observe(self, headers: RateLimitHeaders) -> None:
+    def _is_news(self, ticket: int | None) -> bool:
+        """Whether an answer to ``ticket`` may be applied: no later request's answer was yet."""
+        if ticket is None:
+            return True  # an answer not tied to a request of ours (tests feed headers so)
+        if ticket < self._applied:
+            return False
+        self._applied = ticket
+        return True
+
+    def observe(self, headers: RateLimitHeaders, *, ticket: int | None = None) -> None:
         """Update the budget from an answer's headers (call before ``release``).
 
         Call ``observe_date`` with the same answer's ``Date`` first: the reset is converted
-        from the server's clock to ours with it.
+        from the server's clock to ours with it. ``ticket`` is the request's, from
+        ``acquire``: an answer older than one already applied is ignored.
         """
+        if not self._is_news(ticket):
+            return
         # Requests still in flight may not be counted in this answer's Remaining yet.
         budget = headers.remaining - max(0, self._in_flight - 1)
         if self._server_reset is None or headers.reset > self._server_reset + _SAME_WINDOW:
@@ -191,14 +214,19 @@ class RateLimiter:
         self.last = headers
         self._answered.set()
 
-    def pause(self, seconds: float) -> None:
+    def pause(self, seconds: float, *, ticket: int | None = None) -> None:
         """Hold every request for ``seconds`` (a 429's wait), unless already paused longer.
+
+        ``ticket`` is the request's, from ``acquire``: a 429 to a request older than one
+        whose answer was applied already says nothing new, and is ignored.
 
         The 429's wait decides: when the budget is spent (the 429 itself said ``Remaining: 0``)
         and the window would end later than the wait, the window is taken to reopen when the
         wait ends, as at a reset. A later answer that says ``Remaining: 0`` again closes it
         again until that answer's reset: it is newer than the 429, and gave no wait of its own.
         """
+        if not self._is_news(ticket):
+            return
         now = self._clock()
         until = now + seconds
         if until > self._paused_until:

@@ -8,10 +8,11 @@ this module sends, maps aiohttp's exceptions in one place, and sleeps.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-import time
-from collections.abc import Generator, Mapping
-from typing import Any, Final, NamedTuple
+from collections.abc import Callable, Mapping
+from types import SimpleNamespace
+from typing import Any, Final, NamedTuple, TypeVar
 
 import aiohttp
 import attrs
@@ -21,19 +22,27 @@ from gpcn_async import _wire
 from gpcn_async._limiter import RateLimiter
 from gpcn_async._version import __version__
 from gpcn_async.errors import (
+    ClientStateError,
     ConfigurationError,
     GPCNError,
     OutcomeUnknownError,
     RateLimitError,
+    ResponseDecodeError,
     TransportError,
 )
 from gpcn_async.policies import RetryPolicy
 
 logger = logging.getLogger("gpcn_async")
 
+T = TypeVar("T")
+
+# Connecting gets its own, shorter limit: a server that cannot be reached then fails as "not
+# sent" (safe to retry, even for a create) rather than as an unknown outcome.
+MAX_CONNECT_TIMEOUT: Final = 10.0
+
 
 class Response(NamedTuple):
-    """A decoded 2xx answer; ``sent`` is when its request left (``time.monotonic()``)."""
+    """A decoded 2xx answer; ``sent`` is when its request left, on the event loop's clock."""
 
     status: int
     data: Any
@@ -41,6 +50,19 @@ class Response(NamedTuple):
     message: str | None
     headers: Mapping[str, str]
     sent: float = 0.0
+
+    def decode(self, structure: Callable[..., T], *args: Any) -> T:
+        """``structure(self.data, *args)``; a ``ResponseDecodeError`` gets this answer's status.
+
+        The converter sees only the body; the status is the transport's to add, so that every
+        unreadable answer says which status it came with.
+        """
+        try:
+            return structure(self.data, *args)
+        except ResponseDecodeError as error:
+            if error.status is None:
+                error.status = self.status
+            raise
 
 
 @attrs.define
@@ -52,34 +74,33 @@ class _Call:
     background: bool
     safe: bool
     attempt: int = 0
-    # The first attempt's failure, replayed to backoff so that it schedules the retries.
-    replay: _RetryableFailure | None = None
 
 
-class _RetryableFailure(Exception):  # noqa: N818 -- a control-flow signal for backoff, not an error
-    """Carries an attempt's error to backoff, meaning "this one may be tried again"."""
+class _RetryableFailure(Exception):  # noqa: N818 -- a control-flow signal, not an error
+    """Carries an attempt's error to the retry loop, meaning "this one may be tried again"."""
 
     def __init__(self, error: GPCNError) -> None:
         super().__init__(str(error))
         self.error = error
 
 
-def _retry_waits(base_delay: float, max_delay: float) -> Generator[float, Any, None]:
-    """Backoff's wait generator: exponential (jittered by backoff) except after a 429.
+class _Sent:
+    """Set by aiohttp's trace once a request's headers are written: it may have arrived."""
 
-    backoff sends each attempt's exception in. A 429 that named its wait has already paused the
-    shared limiter for that long, so the retry itself waits nothing more; one without a hint
-    backs off like any other failure.
-    """
-    delays = backoff.expo(factor=base_delay, max_value=max_delay)
-    next(delays)  # expo yields once before its first delay, as backoff's own priming expects
-    failure = yield 0.0  # backoff primes the generator and discards this value
-    while True:
-        error = failure.error if isinstance(failure, _RetryableFailure) else None
-        if isinstance(error, RateLimitError) and error.retry_after is not None:
-            failure = yield 0.0
-        else:
-            failure = yield next(delays)
+    __slots__ = ("headers_sent",)
+
+    def __init__(self) -> None:
+        self.headers_sent = False
+
+
+async def _on_headers_sent(
+    _session: aiohttp.ClientSession,
+    context: SimpleNamespace,
+    _params: aiohttp.TraceRequestHeadersSentParams,
+) -> None:
+    marker = context.trace_request_ctx
+    if isinstance(marker, _Sent):
+        marker.headers_sent = True
 
 
 # A proxy that refused the tunnel answered for itself: the API never saw the request, and a
@@ -139,7 +160,11 @@ def _shows_request(exc: BaseException) -> bool:
 
 
 class Transport:
-    """Sends requests for one client; owns or borrows one ``aiohttp.ClientSession``."""
+    """Sends requests for one client; owns or borrows one ``aiohttp.ClientSession``.
+
+    A transport belongs to the event loop it is opened (or first used) in; it refuses to work
+    from another loop or after ``aclose()`` with ``ClientStateError``, before any request.
+    """
 
     def __init__(
         self,
@@ -155,7 +180,9 @@ class Transport:
         # Hidden wherever an answer or an error message echoes it, whatever its shape.
         self._secrets = (api_key,)
         self._base_url = base_url
-        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._timeout = aiohttp.ClientTimeout(
+            total=timeout, sock_connect=min(timeout, MAX_CONNECT_TIMEOUT)
+        )
         self._max_connections = max_connections
         if session is not None and not isinstance(session, aiohttp.ClientSession):
             raise ConfigurationError(f"session must be an aiohttp.ClientSession, got {session!r}")
@@ -165,19 +192,11 @@ class Transport:
         self._limiter = RateLimiter(max_wait=retry.max_rate_limit_wait)
         self._max_rate_limit_wait = retry.max_rate_limit_wait
         self._max_tries = retry.max_retries + 1
+        self._base_delay = retry.base_delay
+        self._max_delay = retry.max_delay
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
-        # Built once: a decorator per request would cost allocations on the hot path. It is
-        # entered only after a first attempt failed in a way worth retrying (see request()).
-        self._send_with_retries = backoff.on_exception(
-            _retry_waits,
-            _RetryableFailure,
-            max_tries=self._max_tries,
-            jitter=backoff.full_jitter,
-            logger=None,
-            on_backoff=self._log_retry,
-            base_delay=retry.base_delay,
-            max_delay=retry.max_delay,
-        )(self._retry_attempt)
+        self._closing = asyncio.Event()  # set by aclose(): ends every pause between retries
 
     @property
     def closed(self) -> bool:
@@ -195,29 +214,60 @@ class Transport:
 
     def open(self) -> None:
         """Make the owned session now (``__aenter__``); a borrowed one is used as given."""
+        self.check_usable()
         self._ensure_session()
+
+    def check_usable(self) -> None:
+        """Refuse work after ``aclose()`` or from another event loop than this transport's.
+
+        Raises:
+            ClientStateError: closed, or called from another event loop.
+        """
+        if self._closed:
+            raise ClientStateError(
+                "the client is closed; make a new Client (or use it inside `async with`) to "
+                "send more requests"
+            )
+        loop = asyncio.get_running_loop()
+        if self._loop is None:
+            self._loop = loop
+        elif loop is not self._loop:
+            raise ClientStateError(
+                "this client belongs to another event loop (the one it was entered or first "
+                "used in, e.g. an earlier asyncio.run()); make one Client per event loop, inside it"
+            )
+
+    def close_now(self) -> aiohttp.ClientSession | None:
+        """Refuse further work and end every wait at once; return the owned session to close.
+
+        Synchronous, so that a cancelled ``aclose()`` still leaves the client closed.
+        """
+        self._closed = True
+        self._closing.set()  # requests pausing between retries fail now, not after the pause
+        self._limiter.close()  # requests waiting for the budget fail now, not after the wait
+        session, self._session = self._session, None
+        return None if self._borrowed else session
 
     async def aclose(self) -> None:
         """Close the owned session (a borrowed one is left open); later requests fail."""
-        if self._closed:
-            return
-        self._closed = True
-        self._limiter.close()  # requests waiting for the budget fail now, not after the wait
-        session, self._session = self._session, None
-        if session is not None and not self._borrowed:
+        session = self.close_now()
+        if session is not None:
             await session.close()
 
     def _ensure_session(self) -> aiohttp.ClientSession:
-        if self._closed:
-            raise TransportError("the client is closed; make a new Client to send requests")
         if self._session is None:
+            if self._borrowed:
+                raise ClientStateError("the client is closed; make a new Client to send requests")
+            trace = aiohttp.TraceConfig()
+            trace.on_request_headers_sent.append(_on_headers_sent)
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=self._max_connections),
                 timeout=self._timeout,
                 middlewares=(_no_resend_middleware,),
+                trace_configs=[trace],
             )
         elif self._session.closed:
-            raise TransportError("the aiohttp session passed as session= has been closed")
+            raise ClientStateError("the aiohttp session passed as session= has been closed")
         return self._session
 
     async def request(
@@ -231,6 +281,10 @@ class Transport:
     ) -> Response:
         """Send one API request through the pipeline and return its decoded 2xx answer.
 
+        A failure worth retrying is tried again after a backoff pause (exponential from
+        ``base_delay``, full jitter, capped at ``max_delay``), ``max_retries + 1`` tries in all;
+        ``aclose()`` ends a pause at once.
+
         Args:
             method: the HTTP method.
             path: the path relative to the base URL, starting with ``/``.
@@ -239,11 +293,13 @@ class Transport:
             background: a job poll: waits behind user requests at the limiter.
 
         Raises:
+            ClientStateError: the client is closed, or this is another event loop.
             APIError: the server answered with an error (after retries where allowed).
-            TransportError: no answer (after retries); ``OutcomeUnknownError`` for a create
-                that may have reached the server.
+            TransportError: no answer (after retries); ``OutcomeUnknownError`` for an action
+                that is never re-sent and may have reached the server.
             ResponseDecodeError: the answer could not be decoded.
         """
+        self.check_usable()
         method = method.upper()
         call = _Call(
             method=method,
@@ -253,39 +309,48 @@ class Transport:
             background=background,
             safe=_wire.is_safe_to_resend(method, path),
         )
-        # Most requests succeed at once: the first attempt is made directly, and backoff (whose
-        # bookkeeping costs more than the rest of the pipeline) takes over only after it fails.
-        try:
-            return await self._attempt(call)
-        except _RetryableFailure as failure:
-            if self._max_tries <= 1:
-                raise failure.error from failure.error.__cause__
-            call.replay = failure
-        try:
-            return await self._send_with_retries(call)
-        except _RetryableFailure as failure:
-            raise failure.error from failure.error.__cause__
+        delays = backoff.expo(factor=self._base_delay, max_value=self._max_delay)
+        next(delays)  # expo yields once before its first delay, as backoff primes it
+        while True:
+            try:
+                return await self._attempt(call)
+            except _RetryableFailure as failure:
+                error = failure.error
+            if call.attempt >= self._max_tries:
+                raise error from error.__cause__
+            # A 429 that named its wait has paused the shared limiter for that long already.
+            named_wait = isinstance(error, RateLimitError) and error.retry_after is not None
+            wait = 0.0 if named_wait else backoff.full_jitter(next(delays))
+            logger.info(
+                "retrying %s %s in %.3f s after: %s (attempt %d of %d)",
+                call.method,
+                call.path,
+                wait,
+                error,
+                call.attempt,
+                self._max_tries,
+            )
+            await self._pause_before_retry(call, wait, error)
 
-    async def _retry_attempt(self, call: _Call) -> Response:
-        """What backoff calls: its first call replays the first attempt's failure, no request.
-
-        So backoff counts that attempt, waits as if it had just made it, and sends the
-        retries itself: ``max_tries`` attempts in all, as if it had made every one.
-        """
-        replay, call.replay = call.replay, None
-        if replay is not None:
-            raise replay
-        return await self._attempt(call)
+    async def _pause_before_retry(self, call: _Call, seconds: float, error: GPCNError) -> None:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await self._closing.wait()
+        if self._closed:
+            raise self._closed_meanwhile(call) from error
 
     async def _attempt(self, call: _Call) -> Response:
         session = self._ensure_session()
         call.attempt += 1
+        loop = asyncio.get_running_loop()
         # A connection slot first, then the limiter: a request counts against the budget only
         # once it can really be sent, so queued requests cannot spend it before any answer.
         async with self._slots:
-            if not self._limiter.try_acquire(background=call.background):
-                await self._limiter.acquire(background=call.background)
-            started = time.monotonic()
+            ticket = self._limiter.try_acquire(background=call.background)
+            if ticket is None:
+                ticket = await self._limiter.acquire(background=call.background)
+            started = loop.time()
+            sent = None if self._borrowed else _Sent()
             failure: Exception | None = None
             try:
                 # Both waits above may outlast aclose(), or the borrowed session's own close.
@@ -304,11 +369,12 @@ class Transport:
                         allow_redirects=False,
                         raise_for_status=False,
                         auto_decompress=True,
+                        trace_request_ctx=sent,
                     ) as response:
                         body = await response.read()
                         status, headers = response.status, response.headers
                 except (aiohttp.ClientError, TimeoutError) as exc:
-                    failure = self._connection_failure(call, exc, started)
+                    failure = self._connection_failure(call, exc, started, sent)
                 if failure is not None:
                     # Raised outside the except block, so that aiohttp's exception does not
                     # become its __context__: some of them show the request headers.
@@ -316,7 +382,7 @@ class Transport:
                 self._limiter.observe_date(headers.get("Date"))
                 rate = _wire.parse_rate_limit(headers)
                 if rate is not None:
-                    self._limiter.observe(rate)
+                    self._limiter.observe(rate, ticket=ticket)
             finally:
                 self._limiter.release()
         if logger.isEnabledFor(logging.DEBUG):
@@ -326,7 +392,7 @@ class Transport:
                 call.path,
                 status,
                 call.attempt,
-                time.monotonic() - started,
+                loop.time() - started,
             )
         if 200 <= status < 300:
             envelope = _wire.decode_success(
@@ -335,10 +401,10 @@ class Transport:
             return Response(
                 status, envelope.data, envelope.meta, envelope.message, headers, started
             )
-        raise self._status_failure(call, status, body, headers)
+        raise self._status_failure(call, status, body, headers, ticket)
 
     def _closed_meanwhile(
-        self, call: _Call, session: aiohttp.ClientSession | None
+        self, call: _Call, session: aiohttp.ClientSession | None = None
     ) -> TransportError:
         if self._closed or session is None:
             return TransportError(f"{call.method} {call.path}: the client was closed meanwhile")
@@ -346,17 +412,23 @@ class Transport:
             f"{call.method} {call.path}: the aiohttp session passed as session= has been closed"
         )
 
-    def _connection_failure(self, call: _Call, exc: BaseException, started: float) -> Exception:
+    def _connection_failure(
+        self, call: _Call, exc: BaseException, started: float, sent: _Sent | None
+    ) -> Exception:
         if isinstance(exc, _ConnectionDropped):
             exc = exc.original
         kind = _classify(exc)
+        if sent is not None and not sent.headers_sent and kind is not _wire.FailureKind.FATAL:
+            # Not a byte of the request was written (e.g. the time ran out while connecting):
+            # the server cannot have acted on it, whatever aiohttp's exception says.
+            kind = _wire.FailureKind.NOT_SENT
         logger.debug(
             "%s %s -> %s (attempt %d, %.3f s)",
             call.method,
             call.path,
             type(exc).__name__,
             call.attempt,
-            time.monotonic() - started,
+            asyncio.get_running_loop().time() - started,
         )
         if isinstance(exc, aiohttp.ClientResponseError) and kind is _wire.FailureKind.LOST:
             # Its str() leads with aiohttp's parser code (400), which reads like the server's.
@@ -369,7 +441,7 @@ class Transport:
         return self._decide(call, error, _wire.decide_failure(kind, safe=call.safe))
 
     def _status_failure(
-        self, call: _Call, status: int, body: bytes, headers: Mapping[str, str]
+        self, call: _Call, status: int, body: bytes, headers: Mapping[str, str], ticket: int
     ) -> Exception:
         # A Retry-After date and X-RateLimit-Reset are on the server's clock.
         error = _wire.error_from_response(
@@ -382,7 +454,7 @@ class Transport:
             secrets=self._secrets,
         )
         if isinstance(error, RateLimitError) and error.retry_after is not None:
-            self._limiter.pause(error.retry_after)
+            self._limiter.pause(error.retry_after, ticket=ticket)
             if error.retry_after > self._max_rate_limit_wait:
                 return error  # fail fast: the caller decides whether to wait that long
         return self._decide(call, error, _wire.decide_status(status, safe=call.safe))
@@ -391,7 +463,7 @@ class Transport:
         if decision is _wire.Decision.RETRY:
             if self._closed:
                 # Only a retry needs the client; an answer, or an unknown outcome, stays true.
-                closed = self._closed_meanwhile(call, None)
+                closed = self._closed_meanwhile(call)
                 closed.__cause__ = error
                 return closed
             return _RetryableFailure(error)
@@ -406,19 +478,6 @@ class Transport:
             unknown.__cause__ = error
             return unknown
         return error
-
-    async def _log_retry(self, details: Any) -> None:
-        failure = details["exception"]
-        call = details["args"][0]
-        logger.info(
-            "retrying %s %s in %.3f s after: %s (attempt %d of %d)",
-            call.method,
-            call.path,
-            details["wait"],
-            failure.error,
-            details["tries"],
-            self._max_tries,
-        )
 
 
 def _describe(exc: BaseException, secrets: tuple[str, ...], text: str | None = None) -> str:

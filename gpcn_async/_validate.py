@@ -91,8 +91,8 @@ def sort_order(value: object) -> str | None:
     )
 
 
-def unique_ids(ids: Iterable[object], name: str) -> list[str]:
-    """Non-empty string ids, at least one; repeats dropped, first order kept."""
+def unique_ids(ids: Iterable[object], name: str, *, allow_empty: bool = False) -> list[str]:
+    """Non-empty string ids, at least one unless ``allow_empty``; repeats dropped, order kept."""
     if isinstance(ids, str | bytes):
         raise InvalidRequestError(f"{name} must be an iterable of ids, not the single id {ids!r}")
     try:
@@ -102,7 +102,7 @@ def unique_ids(ids: Iterable[object], name: str) -> list[str]:
     unique: dict[str, None] = {}
     for value in values:
         unique[text(value, f"each id in {name}")] = None
-    if not unique:
+    if not unique and not allow_empty:
         raise InvalidRequestError(f"{name} must hold at least one id, got none")
     return list(unique)
 
@@ -116,6 +116,20 @@ def positive_seconds(value: object, name: str) -> float:
         or value <= 0
     ):
         raise InvalidRequestError(f"{name} must be a number of seconds > 0, got {value!r}")
+    return float(value)
+
+
+def wait_seconds(value: object, name: str = "timeout") -> float:
+    """A deadline in seconds: a number > 0, ``math.inf`` meaning no deadline."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or math.isnan(value)
+        or value <= 0
+    ):
+        raise InvalidRequestError(
+            f"{name} must be a number of seconds > 0 (math.inf for no deadline), got {value!r}"
+        )
     return float(value)
 
 

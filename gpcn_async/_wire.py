@@ -24,6 +24,7 @@ from gpcn_async.errors import (
     APIError,
     AuthenticationError,
     BadRequestError,
+    BulkItemError,
     ConfigurationError,
     ConflictError,
     NotFoundError,
@@ -54,6 +55,26 @@ SNIPPET_LENGTH: Final = 200
 
 MAX_IDS_PER_REQUEST: Final = 50
 """The most ids one bulk request or one job poll (``POST /resource/jobs``) may carry."""
+
+
+# A per-id refusal whose reason says the VM does not exist is the same failure as a 404.
+_NOT_FOUND_REASON: Final = re.compile(r"\bnot found\b", re.IGNORECASE)
+
+
+def bulk_item_error(item_id: str, reason: str) -> APIError | BulkItemError:
+    """The error of one id a bulk call reported as failed, typed by what the reason says.
+
+    A missing VM is a ``NotFoundError`` whichever bulk call met it (a refused bulk stop, or a
+    failed job of a bulk delete); any other reason is a ``BulkItemError``. The id is added as a
+    note, so ``except*`` handlers and tracebacks show which resource failed.
+    """
+    error: APIError | BulkItemError
+    if _NOT_FOUND_REASON.search(reason):
+        error = NotFoundError(reason, status=404)
+    else:
+        error = BulkItemError(reason, id=item_id)
+    error.add_note(f"id: {item_id}")
+    return error
 
 
 def chunked(ids: list[str], size: int) -> Iterator[list[str]]:

@@ -3,24 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 from collections.abc import AsyncGenerator, Awaitable, Callable, Generator, Mapping
 from typing import Any, TypeVar
 
 import attrs
 
-from gpcn_async._wire import MAX_IDS_PER_REQUEST, chunked
-from gpcn_async.errors import BulkError, GPCNError
+from gpcn_async._wire import MAX_IDS_PER_REQUEST, bulk_item_error, chunked
+from gpcn_async.errors import (
+    BulkError,
+    BulkItemError,
+    GPCNError,
+    JobFailedError,
+    ResponseDecodeError,
+)
 from gpcn_async.jobs import Job
 from gpcn_async.models import JobStatus
+from gpcn_async.models._bulk import BulkOutcome
 
-__all__ = [
-    "BulkItem",
-    "BulkResult",
-    "JobGroup",
-    "for_id",
-    "match_jobs_to_ids",
-    "send_in_chunks",
-]
+__all__ = ["BulkItem", "BulkResult", "JobGroup"]
 
 R = TypeVar("R")
 
@@ -93,21 +94,20 @@ def for_id(error: GPCNError, item_id: str) -> GPCNError:
 
     Each id gets its own instance, so a traceback or note added for one never shows on another.
     """
-    cls = type(error)
-    own = cls.__new__(cls, *error.args)  # not copy.copy: our errors take keyword-only fields
-    own.__dict__.update(error.__dict__)
+    own = copy.copy(error)
     own.__cause__ = error.__cause__
     own.__notes__ = [*getattr(error, "__notes__", ()), f"id: {item_id}"]
     return own
 
 
-async def send_in_chunks(
+async def fan_out(
     ids: list[str], send: Callable[[list[str]], Awaitable[R]]
 ) -> list[tuple[list[str], R | GPCNError]]:
-    """Send every chunk of ids concurrently; give each chunk's answer, or its error, in order.
+    """Send every chunk of at most 50 ids concurrently; give each chunk's answer or error.
 
-    A chunk whose request fails (after the transport's retries) gives its error and leaves the
-    other chunks alone. Concurrency is bounded by the client's connection limit and limiter.
+    A chunk whose request fails (after the transport's retries, where it may retry) gives its
+    error and leaves the other chunks alone. Concurrency is bounded by the client's connection
+    limit and rate limiter.
     """
 
     async def one(chunk: list[str]) -> R | GPCNError:
@@ -122,23 +122,87 @@ async def send_in_chunks(
     return [(chunk, task.result()) for chunk, task in zip(chunks, tasks, strict=True)]
 
 
-def match_jobs_to_ids(ids: list[str], statuses: list[JobStatus]) -> dict[str, JobStatus]:
-    """Pair the jobs of a bulk answer with the ids of its request.
+def action_results(
+    ids: list[str], answers: list[tuple[list[str], list[BulkOutcome] | GPCNError]], action: str
+) -> BulkResult:
+    """The ``BulkResult`` of a bulk start/stop/reset from each chunk's answer or error."""
+    items: dict[str, BulkItem] = {}
+    for chunk, answer in answers:
+        if isinstance(answer, GPCNError):
+            items.update((i, BulkItem(i, ok=False, error=for_id(answer, i))) for i in chunk)
+            continue
+        reported = {outcome.id: outcome for outcome in answer}
+        for item_id in chunk:
+            items[item_id] = _action_item(item_id, reported.get(item_id), action)
+    return BulkResult({item_id: items[item_id] for item_id in ids})
 
-    By ``resourceId`` when a job names one of the ids, otherwise by position: the n-th job left
-    over goes to the n-th id left over (the guide's answer is an array in request order).
+
+def _action_item(item_id: str, outcome: BulkOutcome | None, action: str) -> BulkItem:
+    if outcome is None:
+        error: GPCNError = ResponseDecodeError(
+            f"the bulk {action} answer said nothing about id {item_id}"
+        )
+        return BulkItem(item_id, ok=False, error=error)
+    if outcome.success:
+        return BulkItem(item_id, ok=True)
+    reason = outcome.error or f"{action} failed (the server gave no reason)"
+    return BulkItem(item_id, ok=False, error=bulk_item_error(item_id, reason))
+
+
+def match_jobs_to_ids(
+    ids: list[str], statuses: list[JobStatus]
+) -> tuple[dict[str, JobStatus], list[str]]:
+    """Pair the jobs of a bulk answer with the ids of its request: ``(matched, unmatched ids)``.
+
+    A job that names one of the ids in ``resourceId`` goes to that id. A job naming none goes to
+    the id at its own position, but only when the answer holds exactly one job per id (the
+    guide's answer is an array in request order): with fewer or more jobs, position says
+    nothing, and the ids left are unmatched rather than given another id's job.
     """
     wanted = set(ids)
     matched: dict[str, JobStatus] = {}
-    leftover: list[JobStatus] = []
-    for status in statuses:
+    by_position: list[tuple[int, JobStatus]] = []
+    for index, status in enumerate(statuses):
         if status.resource_id in wanted and status.resource_id not in matched:
             matched[status.resource_id] = status
-        else:
-            leftover.append(status)
-    unmatched = [item_id for item_id in ids if item_id not in matched]
-    matched.update(zip(unmatched, leftover, strict=False))
-    return matched
+        elif status.resource_id is None:
+            by_position.append((index, status))
+    if len(statuses) == len(ids):
+        for index, status in by_position:
+            if ids[index] not in matched:
+                matched[ids[index]] = status
+    return matched, [item_id for item_id in ids if item_id not in matched]
+
+
+def job_group(
+    ids: list[str],
+    answers: list[tuple[list[str], tuple[list[JobStatus], int] | GPCNError]],
+    make_job: Callable[[JobStatus, str], Job[None]],
+) -> JobGroup:
+    """The ``JobGroup`` of a bulk call answered with jobs, from each chunk's answer or error.
+
+    ``make_job(status, id)`` makes the job of one id. Ids no job can be matched to fail with a
+    ``ResponseDecodeError`` naming them.
+    """
+    jobs: dict[str, Job[None]] = {}
+    failed: dict[str, GPCNError] = {}
+    for chunk, answer in answers:
+        if isinstance(answer, GPCNError):
+            failed.update((item_id, for_id(answer, item_id)) for item_id in chunk)
+            continue
+        statuses, status_code = answer
+        matched, unmatched = match_jobs_to_ids(chunk, statuses)
+        for item_id, status in matched.items():
+            jobs[item_id] = make_job(status, item_id)
+        if unmatched:
+            error = ResponseDecodeError(
+                f"the answer holds {len(statuses)} jobs for {len(chunk)} ids, and none can be "
+                f"matched to ids {', '.join(unmatched)} (by resourceId or by position)",
+                status=status_code,
+            )
+            failed.update((item_id, for_id(error, item_id)) for item_id in unmatched)
+    ordered = {item_id: jobs[item_id] for item_id in ids if item_id in jobs}
+    return JobGroup(ids, ordered, failed)
 
 
 class JobGroup:
@@ -179,14 +243,18 @@ class JobGroup:
         for item_id in self._ids:
             error = self.failed.get(item_id)
             if error is None and item_id in tasks:
-                error = tasks[item_id].result()
+                error = _item_error(item_id, tasks[item_id].result())
             items[item_id] = BulkItem(item_id, ok=error is None, error=error)
         return BulkResult(items)
 
     async def as_completed(self, timeout: float | None = None) -> AsyncGenerator[Job[None], None]:
-        """Yield each job as it finishes (successfully or not): ``await job`` tells which.
+        """Yield each job as its wait ends (successfully or not): ``await job`` tells which.
 
-        Leaving the loop early stops waiting for the rest; their jobs go on on the server.
+        Each job yielded has its outcome kept, so awaiting it returns or raises at once, with no
+        request. A job whose wait ended for a passing reason (the deadline of ``timeout``
+        seconds, a poll that failed) is yielded as a copy that raises that error; the job in
+        ``jobs`` can still be waited on again. Leaving the loop early stops waiting for the
+        rest; their jobs go on on the server.
         """
         waits = {asyncio.ensure_future(_outcome(job, timeout)): job for job in self.jobs.values()}
         order = {job: index for index, job in enumerate(self.jobs.values())}
@@ -195,7 +263,8 @@ class JobGroup:
             while pending:
                 done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
                 for task in sorted(done, key=lambda t: order[waits[t]]):
-                    yield waits[task]
+                    error = task.result()
+                    yield waits[task] if error is None else waits[task].ended_with(error)
         finally:
             for task in pending:
                 task.cancel()
@@ -204,6 +273,17 @@ class JobGroup:
 
     def __repr__(self) -> str:
         return f"JobGroup(jobs={len(self.jobs)}, failed={list(self.failed)!r})"
+
+
+def _item_error(item_id: str, error: GPCNError | None) -> GPCNError | None:
+    """A job's error as the id's outcome: a failure the bulk calls share gets their class."""
+    if not isinstance(error, JobFailedError) or error.status is None or not error.status.error:
+        return error
+    shared = bulk_item_error(item_id, error.status.error)
+    if isinstance(shared, BulkItemError):
+        return error  # no shared class: the job's own failure says most
+    shared.__cause__ = error
+    return shared
 
 
 async def _outcome(job: Job[None], timeout: float | None) -> GPCNError | None:

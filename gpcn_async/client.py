@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 import os
 from datetime import UTC, datetime
@@ -10,12 +11,13 @@ from typing import TYPE_CHECKING, Any, Self, TypeVar
 from urllib.parse import urlsplit
 
 from gpcn_async import _validate, _wire
+from gpcn_async._poller import Poller
 from gpcn_async._transport import Transport
 from gpcn_async.errors import ConfigurationError
-from gpcn_async.jobs import Poller
+from gpcn_async.jobs import no_result
 from gpcn_async.models import RateLimitSnapshot
 from gpcn_async.policies import PollPolicy, RetryPolicy
-from gpcn_async.resources.gpu import GpuClient
+from gpcn_async.resources.gpu import ACTION_JOBS, CREATE_JOB, GpuClient
 from gpcn_async.resources.jobs import JobsClient
 
 if TYPE_CHECKING:
@@ -102,8 +104,10 @@ class Client:
         )
         self.gpu = GpuClient(self._transport, self._poller, self._poll)
         """GPU VMs and the GPU inventory."""
-        self.jobs = JobsClient(self._transport, self._poller, self._poll)
-        """Jobs by id: attach to a job started elsewhere, or read statuses in batches."""
+        # A resumed job reads its result as the call that started it would have.
+        results = {CREATE_JOB: self.gpu._created_vm, **dict.fromkeys(ACTION_JOBS, no_result)}
+        self.jobs = JobsClient(self._transport, self._poller, self._poll, results=results)
+        """Jobs by id: attach to or resume a job started elsewhere, or read statuses in batches."""
 
     @property
     def base_url(self) -> str:
@@ -180,11 +184,20 @@ class Client:
     async def aclose(self) -> None:
         """Close the client: its own session is closed (a borrowed one is left open).
 
-        Job waits still pending end with ``TransportError`` (the jobs go on on the server).
-        Safe to call more than once. Requests made afterwards raise ``TransportError``.
+        Job waits still pending end with ``TransportError`` (the jobs go on on the server), as
+        do requests pausing between retries or for the rate limit, at once. Safe to call more
+        than once, and safe to cancel: the client is closed as soon as this is called, and its
+        session is closed even if the call is cancelled. Calls made afterwards raise
+        ``ClientStateError``.
         """
-        await self._poller.aclose()
-        await self._transport.aclose()
+        session = self._transport.close_now()
+        tasks = self._poller.close_now()
+        try:
+            if tasks:
+                await asyncio.wait(tasks)
+        finally:
+            if session is not None:
+                await session.close()
 
     def __repr__(self) -> str:
         return f"Client(base_url={self._base_url!r}, api_key={self._key_hint!r})"

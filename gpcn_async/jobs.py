@@ -1,397 +1,76 @@
-"""Jobs: the awaitable ``Job`` and the one poller per client that serves every pending job.
+"""``Job``: a server-side operation that finishes later, awaited for its result.
 
-The API allows as few as 100 requests a minute, so jobs are never polled one by one. Each client
-has one ``Poller``; a job being waited on registers its id with it, and the poller asks for all
-due ids together through ``POST /resource/jobs`` (at most 50 ids per request), then wakes the
-waiters whose job changed. The free room of a round's last request is filled with the jobs due
-soonest after: riding along costs no request, and it brings the schedules of waits started at
-different times together, so that they end up polled in one round. ``PollPolicy`` thus bounds
-the gaps of each job's own schedule: a job is never polled later than it says (the rate limiter
-aside), but may be polled sooner, in a request that is sent anyway. Waiters wait on their own
-futures, so cancelling one waiter touches nothing else; a job nobody waits for any more is
-simply no longer polled.
+Every job of a client is polled by that client's one poller (``gpcn_async._poller``), together
+with every other pending job. A job keeps its outcome once known: awaiting it again returns the
+same result, or raises the same error, at once and with no request.
 """
 
 from __future__ import annotations
 
 import asyncio
-import heapq
-import logging
 import math
-import time
-from collections.abc import AsyncGenerator, Awaitable, Callable, Generator, Iterable
-from datetime import datetime
+from collections.abc import AsyncGenerator, Awaitable, Callable, Generator
 from typing import Any, Final, Generic, TypeVar
+from urllib.parse import quote, unquote
 
-import backoff
-
-from gpcn_async import _convert, _validate, _wire
-from gpcn_async._transport import Transport
+from gpcn_async import _validate
+from gpcn_async._poller import Entry, Poller, changed
 from gpcn_async.errors import (
     GPCNError,
+    InvalidRequestError,
     JobCancelledError,
+    JobError,
     JobFailedError,
     JobNotFoundError,
     JobTimeoutError,
-    ResponseDecodeError,
+    RateLimitError,
+    ServerError,
     TransportError,
 )
 from gpcn_async.models import JobState, JobStatus
-from gpcn_async.policies import PollPolicy
 
-__all__ = ["Job", "Poller", "fetch_statuses", "next_poll_delay", "plan_round", "poll_schedule"]
-
-logger = logging.getLogger("gpcn_async")
+__all__ = ["Job"]
 
 T = TypeVar("T")
 
-POLL_PATH: Final = "/resource/jobs"
+ATTACHED: Final = "job"
+"""The kind of a job attached by id: its result is its final ``JobStatus``."""
 
 
-async def fetch_statuses(
-    transport: Transport, ids: list[str], *, background: bool
-) -> tuple[list[JobStatus], float]:
-    """One ``POST /resource/jobs`` for at most 50 ids.
+def resume_token(kind: str, job_id: str, resource_id: str | None) -> str:
+    """A plain string naming a job and what its result is: ``kind:job_id[:resource_id]``.
 
-    Returns:
-        The statuses the server returned, and when the request was sent (``time.monotonic()``).
+    Each part is percent-encoded, so ids holding a colon cannot be mistaken for a separator.
     """
-    response = await transport.request(
-        "POST", POLL_PATH, json={"jobIds": ids}, background=background
-    )
-    return _convert.structure_jobs_response(response.data), response.sent
+    parts = [kind, job_id] if resource_id is None else [kind, job_id, resource_id]
+    return ":".join(quote(part, safe="") for part in parts)
 
 
-def next_poll_delay(
-    scheduled: float, estimated_completion: datetime | None, *, now: float, policy: PollPolicy
-) -> float:
-    """The wait before a job's next poll: its backoff schedule, moved by the server's estimate.
+def parse_resume_token(token: object) -> tuple[str, str, str | None]:
+    """``(kind, job_id, resource_id)`` of a token made by ``resume_token``.
 
-    ``estimatedCompletion`` (reference dialect) may shorten or lengthen the wait, but only
-    within ``[interval, max_interval]``; an estimate already past leaves the schedule alone.
+    Raises:
+        InvalidRequestError: not a token this SDK makes.
     """
-    if estimated_completion is None:
-        return scheduled
-    expected_in = estimated_completion.timestamp() - now
-    if expected_in <= 0:
-        return scheduled
-    return min(max(expected_in, policy.interval), policy.max_interval)
-
-
-def plan_round(due_times: Iterable[tuple[str, float]], *, now: float, size: int) -> list[str]:
-    """The ids one poll round asks for: every id due by ``now``, then riders.
-
-    The riders fill the free room of the round's last request (``size`` ids a request), soonest
-    due first: they are polled before their schedule says, at no cost in requests, and the
-    round never needs one request more than the due ids alone. Jobs whose waits started at
-    different times thus converge on one round instead of each keeping its own.
-
-    Args:
-        due_times: ``(job_id, due)`` of every pending job, ``due`` a monotonic time.
-        now: the monotonic time of the round.
-        size: the most ids one request may carry.
-    """
-    due: list[str] = []
-    later: list[tuple[float, str]] = []
-    for job_id, when in due_times:
-        if when <= now:
-            due.append(job_id)
-        else:
-            later.append((when, job_id))
-    room = -len(due) % size
-    if room and later:
-        due.extend(job_id for _, job_id in heapq.nsmallest(room, later))
-    return due
-
-
-class _Entry:
-    """One job id the poller polls, shared by every waiter of that id."""
-
-    __slots__ = (
-        "due",
-        "error",
-        "failures",
-        "job_id",
-        "last_error",
-        "status",
-        "step",
-        "subscribers",
-        "waiters",
-    )
-
-    def __init__(self, job_id: str, status: JobStatus | None) -> None:
-        self.job_id = job_id
-        self.status = status
-        self.step = 0  # where this job is in the poller's backoff schedule
-        self.due = 0.0
-        self.error: GPCNError | None = None  # set when the wait must end with this error
-        self.last_error: GPCNError | None = None  # the newest unreadable poll answer
-        self.failures = 0  # unreadable poll answers in a row
-        self.subscribers = 0
-        # A tuple: usually one waiter, and a 1-tuple is half the size of a 1-item list.
-        self.waiters: tuple[asyncio.Future[bool], ...] = ()
-
-    def publish(self) -> None:
-        """Wake every waiter of this entry (its future's result True: "changed")."""
-        waiters, self.waiters = self.waiters, ()
-        for waiter in waiters:
-            if not waiter.done():
-                waiter.set_result(True)
-
-    def next_gap(self, schedule: tuple[float, ...]) -> float:
-        """The next gap of the poll schedule; the last one repeats once it is reached.
-
-        A job keeps only its place in the schedule, one int: a generator per job would cost
-        memory, and 10,000 pending jobs may wait on one poller.
-        """
-        gap = schedule[min(self.step, len(schedule) - 1)]
-        self.step += 1
-        return gap
-
-
-def poll_schedule(policy: PollPolicy) -> tuple[float, ...]:
-    """The gaps between polls of one job, from backoff's wait generator, up to the cap.
-
-    ``interval``, growing by ``multiplier`` up to ``max_interval``, which then repeats. Built
-    once per poller: every job follows the same schedule.
-    """
-    delays = backoff.expo(
-        base=policy.multiplier, factor=policy.interval, max_value=policy.max_interval
-    )
-    next(delays)  # expo yields once before its first delay (backoff primes it the same way)
-    gaps: list[float] = []
-    for gap in delays:  # bounded: expo reaches max_value unless it never grows
-        gaps.append(min(gap, policy.max_interval))
-        if gap >= policy.max_interval or policy.multiplier == 1 or len(gaps) >= 100:
-            break
-    return tuple(gaps)
-
-
-def _expire(waiter: asyncio.Future[bool]) -> None:
-    """A waiter's deadline passed: resolve it with False ("not changed")."""
-    if not waiter.done():
-        waiter.set_result(False)
-
-
-class Poller:
-    """Polls every pending job of one client together; see the module docstring.
-
-    Started lazily by the first waiter, it stops by itself when nothing is pending and is
-    stopped for good by ``aclose()``.
-
-    A persistent failure of a poll is tried ``failure_limit`` (``max_retries + 1``) times in
-    all, then ends the waits of the jobs it asked for with its error. The transport retries
-    what it can (connection errors, timeouts, 429, 5xx), so a poll request that fails even
-    after its retries ends those waits at once: a later round would only multiply the tries.
-    An answer that cannot be read (``ResponseDecodeError``, a 2xx the transport does not
-    retry) is the one failure tried again by the next rounds, up to ``failure_limit`` in a row.
-    """
-
-    def __init__(self, transport: Transport, policy: PollPolicy, *, failure_limit: int) -> None:
-        self._transport = transport
-        self._policy = policy
-        self._schedule = poll_schedule(policy)
-        self._failure_limit = max(1, failure_limit)
-        self._entries: dict[str, _Entry] = {}
-        self._task: asyncio.Task[None] | None = None
-        self._wakeup: asyncio.Future[None] | None = None
-        self._sleep_until = math.inf
-        self._closed = False
-
-    @property
-    def pending(self) -> int:
-        """How many job ids are being polled."""
-        return len(self._entries)
-
-    def subscribe(self, job_id: str, status: JobStatus | None) -> _Entry:
-        """Start (or join) the polling of ``job_id``; pair with ``unsubscribe``."""
-        if self._closed:
-            raise TransportError(f"the client is closed; cannot wait for job {job_id}")
-        entry = self._entries.get(job_id)
-        if entry is None:
-            entry = _Entry(job_id, status)
-            entry.due = self._now() + entry.next_gap(self._schedule)
-            self._entries[job_id] = entry
-            self._wake_if_earlier(entry.due)
-        elif entry.status is None:
-            entry.status = status
-        entry.subscribers += 1
-        if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._run(), name="gpcn_async job poller")
-        return entry
-
-    def unsubscribe(self, entry: _Entry) -> None:
-        """Leave the polling of an entry; the last one out stops its polling."""
-        entry.subscribers -= 1
-        if entry.subscribers <= 0 and self._entries.get(entry.job_id) is entry:
-            del self._entries[entry.job_id]
-
-    @staticmethod
-    def arm(entry: _Entry, deadline: float) -> tuple[asyncio.Future[bool], asyncio.TimerHandle]:
-        """A future resolved when the entry changes (True) or at ``deadline`` (False).
-
-        Await the future itself, then ``disarm``: no coroutine of ours stays suspended in
-        between, which keeps each of thousands of pending waits small.
-        """
-        loop = asyncio.get_running_loop()
-        waiter: asyncio.Future[bool] = loop.create_future()
-        entry.waiters = (*entry.waiters, waiter)
-        timer = loop.call_later(max(0.0, deadline - time.monotonic()), _expire, waiter)
-        return waiter, timer
-
-    @staticmethod
-    def disarm(entry: _Entry, waiter: asyncio.Future[bool], timer: asyncio.TimerHandle) -> None:
-        """Forget an armed waiter (woken, expired or cancelled): only that waiter."""
-        timer.cancel()
-        if not waiter.done():
-            waiter.cancel()
-        if waiter in entry.waiters:
-            entry.waiters = tuple(other for other in entry.waiters if other is not waiter)
-
-    async def aclose(self) -> None:
-        """Stop polling for good; waits still pending end with ``TransportError``."""
-        self._closed = True
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            await asyncio.wait([task])
-        entries, self._entries = list(self._entries.values()), {}
-        for entry in entries:
-            entry.error = TransportError(
-                f"the client was closed while waiting for job {entry.job_id}; the job goes on "
-                "on the server (attach to it by id from another client)"
-            )
-            entry.publish()
-
-    @staticmethod
-    def _now() -> float:
-        return time.monotonic()
-
-    def _wake_if_earlier(self, due: float) -> None:
-        if due < self._sleep_until and self._wakeup is not None and not self._wakeup.done():
-            self._wakeup.set_result(None)
-
-    async def _run(self) -> None:
-        try:
-            while self._entries:
-                now = self._now()
-                earliest = min(entry.due for entry in self._entries.values())
-                if earliest > now:
-                    await self._sleep(earliest - now)
-                    continue
-                # Ids due within one interval count as due: waits begun a moment apart (in
-                # one gather) then share this round, whose chunks run concurrently, instead of
-                # queueing behind it as the next round.
-                ids = plan_round(
-                    ((entry.job_id, entry.due) for entry in self._entries.values()),
-                    now=now + self._policy.interval,
-                    size=_wire.MAX_IDS_PER_REQUEST,
-                )
-                await self._round(ids)
-        except Exception as exc:  # a bug must not leave waiters hanging until their deadline
-            logger.exception("the job poller stopped unexpectedly")
-            for entry in list(self._entries.values()):
-                failure = TransportError(f"the job poller stopped unexpectedly: {exc!r}")
-                failure.__cause__ = exc
-                self._finish(entry, failure)
-
-    async def _sleep(self, seconds: float) -> None:
-        self._wakeup = asyncio.get_running_loop().create_future()
-        self._sleep_until = self._now() + seconds
-        try:
-            await asyncio.wait([self._wakeup], timeout=seconds)
-        finally:
-            self._wakeup = None
-            self._sleep_until = math.inf
-
-    async def _round(self, ids: list[str]) -> None:
-        """Poll ``ids`` (due ones first, riders last), at most 50 a request, concurrently."""
-        async with asyncio.TaskGroup() as group:
-            for chunk in _wire.chunked(ids, _wire.MAX_IDS_PER_REQUEST):
-                group.create_task(self._poll_chunk(chunk))
-
-    async def _poll_chunk(self, ids: list[str]) -> None:
-        """Poll one chunk and apply its answer at once, without waiting for the round's others.
-
-        The chunk's next polls are timed from when its request was sent: the time a round
-        takes (the other chunks, the answer, the limiter's wait) does not stretch the interval.
-        """
-        try:
-            statuses, sent = await fetch_statuses(self._transport, ids, background=True)
-        except GPCNError as error:  # recorded per job by _apply; CancelledError passes
-            self._apply(ids, error, self._now())
-            return
-        self._apply(ids, statuses, sent)
-
-    def _apply(self, ids: list[str], answer: list[JobStatus] | GPCNError, since: float) -> None:
-        """Record a chunk's answer (or error); next polls are timed from ``since``.
-
-        Every id of the chunk counts as polled, riders included: a rider's next poll follows
-        its own schedule (and estimate) from this answer.
-        """
-        if isinstance(answer, GPCNError):
-            for job_id in ids:
-                entry = self._entries.get(job_id)
-                if entry is not None:
-                    self._record_failure(entry, answer, since)
-            return
-        statuses = {status.id: status for status in answer}
-        for job_id in ids:
-            entry = self._entries.get(job_id)
-            if entry is None:
-                continue  # nobody waits for it any more
-            status = statuses.get(job_id)
-            if status is None:
-                self._finish(
-                    entry,
-                    JobNotFoundError(
-                        "the server does not show this job (it does not exist, or is not the "
-                        "caller's)",
-                        job_id=job_id,
-                        status=entry.status,
-                    ),
-                )
-            else:
-                self._record_status(entry, status, since)
-
-    def _record_status(self, entry: _Entry, status: JobStatus, since: float) -> None:
-        previous = entry.status
-        entry.status = status
-        entry.failures = 0
-        entry.last_error = None
-        if status.done:
-            self._finish(entry)
-            return
-        entry.due = since + self._next_delay(entry, status, since)
-        if previous is None or _changed(previous, status):
-            entry.publish()
-
-    def _next_delay(self, entry: _Entry, status: JobStatus, since: float) -> float:
-        """The gap from ``since`` (a monotonic time, now or earlier) to the entry's next poll."""
-        # estimatedCompletion is on the server's clock, which may differ from ours by minutes.
-        wall_since = self._transport.server_now() - (self._now() - since)
-        return next_poll_delay(
-            entry.next_gap(self._schedule),
-            status.estimated_completion,
-            now=wall_since,
-            policy=self._policy,
+    if not isinstance(token, str) or not 2 <= len(parts := token.split(":")) <= 3:
+        raise InvalidRequestError(
+            f"resume token must be a string such as 'gpu.create:<job id>', got {token!r}"
         )
+    kind, job_id, *rest = (unquote(part) for part in parts)
+    if not kind or not job_id or (rest and not rest[0]):
+        raise InvalidRequestError(f"resume token {token!r} has an empty part")
+    return kind, job_id, rest[0] if rest else None
 
-    def _record_failure(self, entry: _Entry, error: GPCNError, now: float) -> None:
-        """A failed poll: only an unreadable answer is tried again, by the next rounds."""
-        entry.failures += 1
-        entry.last_error = error
-        if not isinstance(error, ResponseDecodeError) or entry.failures >= self._failure_limit:
-            self._finish(entry, error)  # the transport's retries were the other tries
-        else:
-            logger.info("job %s: poll answer unreadable (%s); polling again", entry.job_id, error)
-            entry.due = now + entry.next_gap(self._schedule)
 
-    def _finish(self, entry: _Entry, error: GPCNError | None = None) -> None:
-        entry.error = error
-        if self._entries.get(entry.job_id) is entry:
-            del self._entries[entry.job_id]
-        entry.publish()
+def _kept_from_read(error: Exception) -> bool:
+    """Whether a failed read of a succeeded job's result is its outcome, to be kept.
+
+    The server's answer (the VM is gone, or the job named no VM) stays so; a timeout, a lost
+    connection, a 429 or a 5xx may go away, so the next wait reads again.
+    """
+    if isinstance(error, RateLimitError | ServerError):
+        return False
+    return isinstance(error, GPCNError) and not isinstance(error, TransportError | JobError)
 
 
 class Job(Generic[T]):
@@ -402,16 +81,27 @@ class Job(Generic[T]):
     attached by id. Jobs are polled by their client's one poller, together with every other
     pending job, only while something waits on them.
 
+    The outcome is kept once known: awaiting a finished job again returns the same result, or
+    raises the same ``JobFailedError`` / ``JobCancelledError`` / ``JobNotFoundError``, at once
+    and with no request. A wait that ended for a passing reason (its deadline, a poll that
+    failed) is not an outcome: the next ``wait()`` polls again.
+
     Cancelling a task that waits on a job stops that wait only: the job goes on on the server,
     and other waiters of it are unaffected.
+
+    To follow the job from another process, pass ``job.resume_token`` (a plain string) to
+    ``gpcn.jobs.resume()`` there.
     """
 
     __slots__ = (
+        "_error",
         "_fetch",
         "_has_result",
         "_id",
+        "_kind",
         "_lock",
         "_poller",
+        "_resource_id",
         "_result",
         "_status",
         "_timeout",
@@ -425,6 +115,8 @@ class Job(Generic[T]):
         fetch: Callable[[JobStatus], Awaitable[T]],
         status: JobStatus | None,
         timeout: float,
+        kind: str = ATTACHED,
+        resource_id: str | None = None,
     ) -> None:
         """Internal: jobs come from the resource methods, not from user code."""
         self._id = job_id
@@ -432,17 +124,49 @@ class Job(Generic[T]):
         self._fetch = fetch
         self._status = status
         self._timeout = timeout
+        self._kind = kind
+        self._resource_id = resource_id
         self._has_result = False
         self._result: T | None = None
+        self._error: Exception | None = None
         self._lock: asyncio.Lock | None = None
 
     @classmethod
-    def finished(cls, result: T) -> Job[T]:
+    def finished(cls, result: T, *, kind: str = ATTACHED, resource_id: str | None = None) -> Job[T]:
         """A job the server completed at once (a 200 or 204 answer instead of a 202)."""
-        job = cls(None, poller=None, fetch=_no_fetch, status=None, timeout=1.0)
+        job = cls(
+            None,
+            poller=None,
+            fetch=_no_fetch,
+            status=None,
+            timeout=1.0,
+            kind=kind,
+            resource_id=resource_id,
+        )
         job._result = result
         job._has_result = True
         return job
+
+    def ended_with(self, error: Exception) -> Job[T]:
+        """A copy of this job whose wait ends with ``error`` at once, with no request.
+
+        What ``JobGroup.as_completed()`` yields for a job whose wait ended for a passing
+        reason (the group's deadline, a failed poll): awaiting the copy raises that error,
+        while this job itself can still be waited on again.
+        """
+        if self._has_result or self._error is not None:
+            return self  # the outcome is kept already: the job itself answers at once
+        copy: Job[T] = Job(
+            self._id,
+            poller=self._poller,
+            fetch=self._fetch,
+            status=self._status,
+            timeout=self._timeout,
+            kind=self._kind,
+            resource_id=self._resource_id,
+        )
+        copy._error = error
+        return copy
 
     @property
     def id(self) -> str | None:
@@ -454,9 +178,34 @@ class Job(Generic[T]):
         """The newest status seen (no request is made), or None if none was ever seen."""
         return self._status
 
+    @property
+    def resource_id(self) -> str | None:
+        """The VM the job acts on, or None while unknown.
+
+        Known from the call for delete/start/stop/reset and bulk jobs; from the job's status for
+        a create (once it succeeded).
+        """
+        if self._resource_id is not None:
+            return self._resource_id
+        return self._status.resource_id if self._status is not None else None
+
+    @property
+    def resume_token(self) -> str | None:
+        """A plain string for ``gpcn.jobs.resume()`` in another process.
+
+        None for a job the server completed at once: there is nothing to resume.
+        """
+        if self._id is None:
+            return None
+        return resume_token(self._kind, self._id, self._resource_id)
+
     def done(self) -> bool:
         """Whether the job is known to be over (succeeded, failed or cancelled)."""
-        return self._has_result or (self._status is not None and self._status.done)
+        return (
+            self._has_result
+            or self._error is not None
+            or (self._status is not None and self._status.done)
+        )
 
     def __await__(self) -> Generator[Any, None, T]:
         return self.wait().__await__()
@@ -466,7 +215,8 @@ class Job(Generic[T]):
 
         Args:
             timeout: the deadline of the whole wait, in seconds (default: the client's
-                ``PollPolicy.timeout``). Distinct from the per-request timeout.
+                ``PollPolicy.timeout``; ``math.inf`` for none). Distinct from the per-request
+                timeout.
 
         Raises:
             JobFailedError: the job failed (``.status.error`` says why).
@@ -479,37 +229,45 @@ class Job(Generic[T]):
                 the transport's retries, or unreadable answers in a row), or at once for an
                 error never retried, such as a 401.
         """
-        if not self._has_result:
-            deadline = self._deadline(timeout)
-            status = self._status
-            if status is None or not status.done:
-                # The loop is written out here rather than in helper coroutines, and awaits
-                # the poller's future itself: a pending wait holds this one frame, a future
-                # and a timer, which matters when thousands of jobs wait at once.
-                poller, entry = self._subscribe()
-                try:
-                    while True:
-                        if entry.status is not None:
-                            self._status = entry.status
-                        if entry.error is not None:
-                            raise entry.error
-                        status = self._status
-                        if status is not None and status.done:
-                            break
-                        waiter, timer = poller.arm(entry, deadline)
-                        try:
-                            changed = await waiter
-                        finally:
-                            poller.disarm(entry, waiter, timer)
-                        if not changed:
-                            raise self._timed_out(entry) from entry.last_error
-                finally:
-                    poller.unsubscribe(entry)
+        if self._has_result:
+            return self._result  # type: ignore[return-value]  # T, set with _has_result
+        if self._error is not None:
+            raise self._error
+        deadline = self._deadline(timeout)
+        status = self._status
+        if status is None or not status.done:
+            # The loop is written out here rather than in helper coroutines, and awaits the
+            # poller's future itself: a pending wait holds this one frame, a future and a
+            # timer, which matters when thousands of jobs wait at once.
+            poller, entry = self._subscribe()
+            try:
+                while True:
+                    if entry.status is not None:
+                        self._status = entry.status
+                    if entry.error is not None:
+                        if isinstance(entry.error, JobNotFoundError):
+                            self._error = entry.error
+                        raise entry.error
+                    status = self._status
+                    if status is not None and status.done:
+                        break
+                    waiter, timer = poller.arm(entry, deadline)
+                    try:
+                        woken = await waiter
+                    finally:
+                        poller.disarm(entry, waiter, timer)
+                    if not woken:
+                        raise self._timed_out(entry) from entry.last_error
+            finally:
+                poller.unsubscribe(entry)
+        try:
             _raise_for_outcome(status)
-            await self._read_result(status, deadline)
-        return self._result  # type: ignore[return-value]  # T, set together with _has_result
+        except JobError as error:
+            self._error = error
+            raise
+        return await self._read_result(status, deadline)
 
-    async def _read_result(self, status: JobStatus, deadline: float) -> None:
+    async def _read_result(self, status: JobStatus, deadline: float) -> T:
         """Fetch the result of a succeeded job (a create's GET of its VM) before ``deadline``.
 
         Concurrent waiters share one fetch. When the deadline passes first, the wait ends with
@@ -517,11 +275,18 @@ class Job(Generic[T]):
         """
         if self._lock is None:
             self._lock = asyncio.Lock()
-        scope = asyncio.timeout(max(0.0, deadline - time.monotonic()))
+        scope = asyncio.timeout_at(None if math.isinf(deadline) else deadline)
         try:
             async with scope, self._lock:
+                if self._error is not None:
+                    raise self._error  # another waiter's read ended the job meanwhile
                 if not self._has_result:
-                    self._result = await self._fetch(status)
+                    try:
+                        self._result = await self._fetch(status)
+                    except Exception as error:
+                        if _kept_from_read(error):
+                            self._error = error
+                        raise
                     self._has_result = True
         except TimeoutError as exc:
             if not scope.expired():
@@ -532,6 +297,7 @@ class Job(Generic[T]):
                 job_id=status.id,
                 status=status,
             ) from exc
+        return self._result  # type: ignore[return-value]  # T, set with _has_result
 
     async def watch(self, timeout: float | None = None) -> AsyncGenerator[JobStatus, None]:
         """Yield every new snapshot (state or progress changed) until the job ends.
@@ -552,11 +318,13 @@ class Job(Generic[T]):
         poller = self._poller
         if (shown is not None and shown.done) or poller is None or self._id is None:
             return
+        if isinstance(self._error, JobNotFoundError):
+            raise self._error
         entry = poller.subscribe(self._id, shown)
         try:
             while True:
                 status = entry.status
-                if status is not None and (shown is None or _changed(shown, status)):
+                if status is not None and (shown is None or changed(shown, status)):
                     self._status = shown = status
                     yield status
                     # The caller's loop body may have taken a while, during which the poller
@@ -564,6 +332,8 @@ class Job(Generic[T]):
                     # at the latest one again before waiting for another change.
                     continue
                 if entry.error is not None:
+                    if isinstance(entry.error, JobNotFoundError):
+                        self._error = entry.error
                     raise entry.error
                 if shown is not None and shown.done:
                     return
@@ -572,29 +342,29 @@ class Job(Generic[T]):
             poller.unsubscribe(entry)
 
     def _deadline(self, timeout: float | None) -> float:
-        if timeout is None:
-            return time.monotonic() + self._timeout
-        return time.monotonic() + _validate.positive_seconds(timeout, "timeout")
+        """The wait's deadline on the loop's clock; ``math.inf`` for ``timeout=math.inf``."""
+        seconds = self._timeout if timeout is None else _validate.wait_seconds(timeout)
+        return asyncio.get_running_loop().time() + seconds
 
-    def _subscribe(self) -> tuple[Poller, _Entry]:
+    def _subscribe(self) -> tuple[Poller, Entry]:
         if self._poller is None or self._id is None:
             raise JobNotFoundError("this job has no id to poll", job_id=str(self._id))
         return self._poller, self._poller.subscribe(self._id, self._status)
 
-    async def _next_change(self, poller: Poller, entry: _Entry, deadline: float) -> None:
+    async def _next_change(self, poller: Poller, entry: Entry, deadline: float) -> None:
         waiter, timer = poller.arm(entry, deadline)
         try:
-            changed = await waiter
+            woken = await waiter
         finally:
             poller.disarm(entry, waiter, timer)
-        if not changed:
+        if not woken:
             raise self._timed_out(entry) from entry.last_error
 
-    def _timed_out(self, entry: _Entry) -> JobTimeoutError:
+    def _timed_out(self, entry: Entry) -> JobTimeoutError:
         state = self._status.state if self._status is not None else JobState.PENDING
         message = (
             f"still {state} when the wait's deadline passed; the job goes on on the server "
-            "(wait again, or attach to it by id)"
+            "(wait again, or resume it by its resume_token)"
         )
         if entry.last_error is not None:
             message += f"; the last poll failed: {entry.last_error}"
@@ -605,13 +375,12 @@ class Job(Generic[T]):
         return f"Job(id={self._id!r}, state={state!r}, done={self.done()!r})"
 
 
-def _changed(before: JobStatus, after: JobStatus) -> bool:
-    """Whether a snapshot is news to a watcher: its state or progress moved."""
-    return (before.state, before.progress) != (after.state, after.progress)
-
-
 async def _no_fetch(status: JobStatus) -> Any:
     raise RuntimeError("a finished job has its result already")  # pragma: no cover
+
+
+async def no_result(_status: JobStatus) -> None:
+    """The result reader of jobs that have none (delete, start, stop, reset)."""
 
 
 def _raise_for_outcome(status: JobStatus) -> None:

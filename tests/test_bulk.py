@@ -12,6 +12,7 @@ from gpcn_async import (
     InvalidRequestError,
     JobFailedError,
     JobGroup,
+    NotFoundError,
     OutcomeUnknownError,
     RetryPolicy,
     ServerError,
@@ -45,7 +46,7 @@ async def test_120_ids_are_stopped_in_exactly_3_requests(fake: FakeGPCN, gpcn: C
 async def test_per_id_failures_are_reported_in_input_order(
     fake: FakeGPCN, gpcn: Client, action: str
 ) -> None:
-    """Unknown ids and refused ids fail with BulkItemError; the items keep the input order."""
+    """Unknown ids fail with NotFoundError, refused ones with BulkItemError, in input order."""
     first, busy, last = add_vms(fake, 3)
     fake.fail_bulk(busy, "VM is busy with another operation")
     ids = [first, MISSING, busy, last]
@@ -56,10 +57,13 @@ async def test_per_id_failures_are_reported_in_input_order(
     assert result.failed == [MISSING, busy]
     assert not result.ok
     missing_error = result.items[MISSING].error
-    assert isinstance(missing_error, BulkItemError)
-    assert missing_error.id == MISSING
+    assert isinstance(missing_error, NotFoundError)
     assert missing_error.message == "GPU VM not found"
-    assert str(result.items[busy].error) == f"{busy}: VM is busy with another operation"
+    assert missing_error.__notes__ == [f"id: {MISSING}"]
+    busy_error = result.items[busy].error
+    assert isinstance(busy_error, BulkItemError)
+    assert busy_error.id == busy
+    assert str(busy_error) == f"{busy}: VM is busy with another operation"
 
 
 async def test_duplicates_are_sent_once(fake: FakeGPCN, gpcn: Client) -> None:
@@ -90,19 +94,24 @@ async def test_a_chunk_that_fails_outright_fails_only_its_ids(fake: FakeGPCN) ->
 
 async def test_raise_for_failures_raises_an_exception_group(fake: FakeGPCN, gpcn: Client) -> None:
     """raise_for_failures() raises BulkError, an ExceptionGroup whose sub-errors name their id."""
-    (vm_id,) = add_vms(fake, 1)
-    result = await gpcn.gpu.bulk_stop([vm_id, MISSING])
+    vm_id, busy = add_vms(fake, 2)
+    fake.fail_bulk(busy, "VM is busy with another operation")
+    result = await gpcn.gpu.bulk_stop([vm_id, MISSING, busy])
     with pytest.raises(BulkError) as caught:
         result.raise_for_failures()
     assert isinstance(caught.value, ExceptionGroup)
-    assert list(caught.value.errors_by_id) == [MISSING]
-    handled: list[BulkItemError] = []
+    assert list(caught.value.errors_by_id) == [MISSING, busy]
+    refused: list[BulkItemError] = []
+    missing: list[NotFoundError] = []
     try:
         result.raise_for_failures()
     except* BulkItemError as group:
-        handled.extend(e for e in group.exceptions if isinstance(e, BulkItemError))
-    assert [error.id for error in handled] == [MISSING]
-    assert MISSING in str(handled[0])
+        refused.extend(e for e in group.exceptions if isinstance(e, BulkItemError))
+    except* NotFoundError as group:
+        missing.extend(e for e in group.exceptions if isinstance(e, NotFoundError))
+    assert [error.id for error in refused] == [busy]
+    assert busy in str(refused[0])
+    assert [error.__notes__ for error in missing] == [[f"id: {MISSING}"]]
 
 
 async def test_raise_for_failures_is_quiet_when_all_succeeded(fake: FakeGPCN, gpcn: Client) -> None:
@@ -146,13 +155,16 @@ async def test_200_deletions_are_awaited_through_one_poller(fake: FakeGPCN, gpcn
 async def test_bulk_delete_maps_jobs_to_ids(fake: FakeGPCN, gpcn: Client) -> None:
     """Each id gets its own job (by resourceId, or by position in the guide): the unknown fails."""
     first, last = add_vms(fake, 2)
-    result = await (await gpcn.gpu.bulk_delete([first, MISSING, last]))
+    group = await gpcn.gpu.bulk_delete([first, MISSING, last])
+    assert [job.resource_id for job in group.jobs.values()] == [first, MISSING, last]
+    result = await group
     assert result.succeeded == [first, last]
     assert result.failed == [MISSING]
     error = result.items[MISSING].error
-    assert isinstance(error, JobFailedError)
-    assert error.status is not None
-    assert error.status.error == "GPU VM not found"
+    assert isinstance(error, NotFoundError)  # as bulk_stop says of a missing VM
+    assert error.message == "GPU VM not found"
+    assert isinstance(error.__cause__, JobFailedError)
+    assert error.__cause__.job_id == group.jobs[MISSING].id
 
 
 async def test_bulk_delete_chunk_failure_is_in_failed(fake: FakeGPCN) -> None:

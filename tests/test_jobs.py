@@ -27,7 +27,7 @@ from gpcn_async import (
     ServerError,
     TransportError,
 )
-from gpcn_async.jobs import next_poll_delay, poll_schedule
+from gpcn_async._poller import next_poll_delay, poll_schedule
 from gpcn_async.testing import FakeGPCN, RecordedRequest
 from tests.support import eventually
 
@@ -391,11 +391,18 @@ async def test_raw_poll_chunks_by_50_and_keeps_input_order(fake: FakeGPCN, gpcn:
     assert all(isinstance(s, JobStatus) for s in statuses)
 
 
-@pytest.mark.parametrize("ids", [[], [""], "job-id", [None]])
+async def test_raw_poll_of_no_ids_is_empty_without_a_request(fake: FakeGPCN, gpcn: Client) -> None:
+    """jobs.poll([]) (any number of ids, none included) returns [] and sends nothing."""
+    assert await gpcn.jobs.poll([]) == []
+    assert await gpcn.jobs.poll(iter(())) == []
+    assert fake.requests == []
+
+
+@pytest.mark.parametrize("ids", [[""], "job-id", [None]])
 async def test_raw_poll_rejects_bad_ids_before_sending(
     fake: FakeGPCN, gpcn: Client, ids: object
 ) -> None:
-    """jobs.poll() needs at least one non-empty string id, and sends nothing otherwise."""
+    """jobs.poll() takes only non-empty string ids, and sends nothing otherwise."""
     with pytest.raises(InvalidRequestError):
         await gpcn.jobs.poll(ids)  # type: ignore[arg-type]
     assert fake.requests == []

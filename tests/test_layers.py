@@ -23,9 +23,11 @@ LAYERS: dict[str, float] = {
     "_convert": 1,
     "_limiter": 1.5,  # asyncio only, reads _wire's header values
     "_transport": 2,
-    "jobs": 3,
+    # L3 in its own order: the poller, then the Job that waits on it, then bulk's JobGroup.
+    "_poller": 3,
     "_pagination": 3,
-    "bulk": 3.5,  # fans out over jobs: JobGroup holds Jobs
+    "jobs": 3.1,
+    "bulk": 3.2,
     "resources.": 4,
     "client": 6,
     "__init__": 7,

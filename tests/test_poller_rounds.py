@@ -8,7 +8,7 @@ import math
 import pytest
 
 from gpcn_async import JobState, PollPolicy
-from gpcn_async.jobs import plan_round
+from gpcn_async._poller import plan_round
 from gpcn_async.testing import FakeGPCN
 
 POLL = ("POST", "/resource/jobs")

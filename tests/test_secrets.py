@@ -119,6 +119,6 @@ async def test_no_secret_reachable_from_an_error_about_a_malformed_answer(
         server.close()
         await server.wait_closed()
     reachable = chain(caught.value)
-    assert len(reachable) > 1  # the walk is not vacuous
+    assert any("not valid HTTP" in str(error) for error in reachable)  # the walk is not vacuous
     texts = [text for error in reachable for text in (str(error), repr(error), repr(error.args))]
     assert all(API_KEY.removeprefix("gpcn_") not in text for text in texts)

@@ -17,6 +17,7 @@ from gpcn_async.errors import (
     APIError,
     AuthenticationError,
     BadRequestError,
+    ClientStateError,
     ConflictError,
     NotFoundError,
     NotSupportedError,
@@ -345,13 +346,17 @@ async def test_borrowed_session_is_left_open(fake: FakeGPCN) -> None:
 
 
 async def test_owned_session_is_closed_and_the_client_refuses_more_work(fake: FakeGPCN) -> None:
-    """After aclose(), requests raise TransportError and a second aclose() is harmless."""
+    """After aclose(), calls raise ClientStateError at once and a second aclose() is harmless."""
     gpcn = fake.client()
     await gpcn.request(*GET_VMS)  # the session is made on first use without async with
     await gpcn.aclose()
     await gpcn.aclose()
-    with pytest.raises(TransportError, match="closed"):
+    with pytest.raises(ClientStateError, match="closed"):
         await gpcn.request(*GET_VMS)
+    with pytest.raises(ClientStateError, match="closed"):
+        await gpcn.gpu.get("vm-1")
+    with pytest.raises(ClientStateError, match="closed"):
+        await gpcn.jobs.attach("job-1").wait()
     assert fake.count(*GET_VMS) == 1
 
 

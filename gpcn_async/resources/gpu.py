@@ -2,31 +2,24 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable
 from typing import Any, TypeVar
 
 from gpcn_async import _convert, _validate, _wire
 from gpcn_async._pagination import iterate_pages
+from gpcn_async._poller import Poller
 from gpcn_async._transport import Response, Transport
-from gpcn_async.bulk import (
-    BulkItem,
-    BulkResult,
-    JobGroup,
-    for_id,
-    match_jobs_to_ids,
-    send_in_chunks,
-)
+from gpcn_async.bulk import BulkResult, JobGroup, action_results, fan_out, job_group
 from gpcn_async.errors import (
-    BulkItemError,
     ConflictError,
-    GPCNError,
     InvalidRequestError,
     NoCapacityError,
     OutcomeUnknownError,
     ResponseDecodeError,
 )
-from gpcn_async.jobs import Job, Poller
+from gpcn_async.jobs import Job, no_result
 from gpcn_async.models import GpuVm, Inventory, JobStatus, Offer, Page, SshKey
 from gpcn_async.models._bulk import BulkOutcome
 from gpcn_async.models._requests import UNSET, GpuCreateRequest, GpuUpdateRequest, Unset
@@ -78,7 +71,7 @@ class GpuClient:
             }
         )
         response = await self._transport.request("GET", f"{BASE}/inventory", params=params)
-        return _convert.structure_inventory(response.data)
+        return response.decode(_convert.structure_inventory)
 
     def list(
         self,
@@ -142,7 +135,7 @@ class GpuClient:
     async def _fetch_page(self, number: int, limit: int, filters: dict[str, object]) -> Page[GpuVm]:
         params = _wire.query_params({"page": number, "limit": limit, **filters})
         response = await self._transport.request("GET", BASE, params=params)
-        return _convert.structure_vm_page(response.data, response.meta)
+        return response.decode(_convert.structure_vm_page, response.meta)
 
     async def get(self, vm_id: str) -> GpuVm:
         """One GPU VM by id.
@@ -152,7 +145,7 @@ class GpuClient:
         """
         vm_id = _validate.path_id(vm_id, "vm_id")
         response = await self._transport.request("GET", f"{BASE}/{vm_id}")
-        return _convert.structure_vm(response.data)
+        return response.decode(_convert.structure_vm)
 
     async def create(
         self,
@@ -197,7 +190,7 @@ class GpuClient:
             response = await self._transport.request(
                 "POST", BASE, json=_convert.unstructure_create(request)
             )
-            status = _convert.structure_accepted_jobs(response.data)[0]
+            status = response.decode(_convert.structure_accepted_jobs)[0]
         except ResponseDecodeError as error:
             # A 2xx whose body is unreadable: the order was taken and the VM may well exist,
             # so the caller must not simply order again.
@@ -205,9 +198,10 @@ class GpuClient:
                 f"POST {BASE}: the order was accepted but its answer could not be read ({error})",
                 vm_name=request.name,
             ) from error
-        return self._job_of(status, self._created_vm)
+        return self._job_of(status, self._created_vm, CREATE_JOB)
 
     async def _created_vm(self, status: JobStatus) -> GpuVm:
+        """The result of a succeeded create job: its VM, read with one GET."""
         if status.resource_id is None:
             raise ResponseDecodeError(
                 f"create job {status.id} succeeded but named no resourceId to read the VM from"
@@ -252,14 +246,23 @@ class GpuClient:
             )
         response = await self._transport.request("PUT", f"{BASE}/{vm_id}", json=body)
         if isinstance(response.data, dict) and response.data:
-            return _convert.structure_vm(response.data)
+            return response.decode(_convert.structure_vm)
         return await self.get(vm_id)
 
     async def delete(self, vm_id: str) -> Job[None]:
-        """Delete a GPU VM; await the returned job to know it is gone."""
+        """Delete a GPU VM; await the returned job to know it is gone.
+
+        Never sent twice: if it may have reached the server but no answer came (a lost
+        connection, a timeout, a 5xx), ``OutcomeUnknownError`` names the VM in ``.ids``.
+
+        Raises:
+            NotFoundError: no such VM.
+            ConflictError: the VM is being deleted already.
+            OutcomeUnknownError: the delete may or may not have been accepted.
+        """
         vm_id = _validate.path_id(vm_id, "vm_id")
         response = await self._transport.request("DELETE", f"{BASE}/{vm_id}")
-        return self._job_or_done(response)
+        return self._job_or_done(response, "delete", vm_id)
 
     async def start(self, vm_id: str) -> Job[None]:
         """Start a stopped GPU VM.
@@ -280,28 +283,33 @@ class GpuClient:
     async def reset(self, vm_id: str) -> Job[None]:
         """Hard-reset a GPU VM.
 
+        Never sent twice (two requests would be two resets): if it may have reached the server
+        but no answer came, ``OutcomeUnknownError`` names the VM in ``.ids``.
+
         Raises:
             NotSupportedError: the provider cannot reset this VM (501).
+            OutcomeUnknownError: the reset may or may not have been done.
         """
         return await self._action(vm_id, "reset")
 
     async def _action(self, vm_id: str, action: str) -> Job[None]:
         vm_id = _validate.path_id(vm_id, "vm_id")
         response = await self._transport.request("POST", f"{BASE}/{vm_id}/{action}")
-        return self._job_or_done(response)
+        return self._job_or_done(response, action, vm_id)
 
     async def ssh_key(self, vm_id: str) -> SshKey:
         """The VM's SSH private key. It is a secret: it never shows in ``repr``/``str``."""
         vm_id = _validate.path_id(vm_id, "vm_id")
         response = await self._transport.request("GET", f"{BASE}/{vm_id}/ssh-key")
-        return _convert.structure_ssh_key(vm_id, response.data)
+        return response.decode(functools.partial(_convert.structure_ssh_key, vm_id))
 
     async def bulk_start(self, ids: Iterable[str]) -> BulkResult:
         """Start any number of VMs; one outcome per id, in input order.
 
         Ids are de-duplicated and sent in chunks of at most 50, concurrently. An id the server
-        refuses fails with ``BulkItemError``; the ids of a chunk whose request failed outright
-        (after retries) fail with that request's error. Other chunks are unaffected.
+        refuses fails with ``NotFoundError`` when the VM does not exist, else ``BulkItemError``;
+        the ids of a chunk whose request failed outright (after retries) fail with that
+        request's error. Other chunks are unaffected.
 
         Raises:
             InvalidRequestError: no ids, or an id that is not a non-empty string.
@@ -313,7 +321,11 @@ class GpuClient:
         return await self._bulk_action("stop", ids)
 
     async def bulk_reset(self, ids: Iterable[str]) -> BulkResult:
-        """Reset any number of VMs; one outcome per id, in input order (see ``bulk_start``)."""
+        """Reset any number of VMs; one outcome per id, in input order (see ``bulk_start``).
+
+        A chunk is never sent twice: when it may have reached the server but no answer came,
+        each of its ids fails with ``OutcomeUnknownError`` (other chunks are unaffected).
+        """
         return await self._bulk_action("reset", ids)
 
     async def _bulk_action(self, action: str, ids: Iterable[str]) -> BulkResult:
@@ -323,53 +335,36 @@ class GpuClient:
             response = await self._transport.request(
                 "POST", f"{BASE}/bulk/{action}", json={"ids": chunk}
             )
-            return _convert.structure_bulk_outcomes(response.data)
+            return response.decode(_convert.structure_bulk_outcomes)
 
-        items: dict[str, BulkItem] = {}
-        for chunk, answer in await send_in_chunks(unique, send):
-            if isinstance(answer, GPCNError):
-                items.update((i, BulkItem(i, ok=False, error=for_id(answer, i))) for i in chunk)
-                continue
-            reported = {outcome.id: outcome for outcome in answer}
-            for item_id in chunk:
-                items[item_id] = _bulk_item(item_id, reported.get(item_id), action)
-        return BulkResult({item_id: items[item_id] for item_id in unique})
+        return action_results(unique, await fan_out(unique, send), action)
 
     async def bulk_delete(self, ids: Iterable[str]) -> JobGroup:
         """Delete any number of VMs: a ``JobGroup`` with one job per id.
 
         ``await group`` waits for all (through the client's one poller: 200 deletions cost 4
         poll requests a round) and returns a ``BulkResult`` in input order. Ids are
-        de-duplicated and sent in chunks of at most 50, concurrently.
+        de-duplicated and sent in chunks of at most 50, concurrently. A chunk is never sent
+        twice: when it may have reached the server but no answer came, each of its ids is in
+        ``group.failed`` with ``OutcomeUnknownError``. Jobs are matched to ids by
+        ``resourceId``, or by position when the answer holds one job per id; ids left without
+        a job fail with ``ResponseDecodeError``.
 
         Raises:
             InvalidRequestError: no ids, or an id that is not a non-empty string.
         """
         unique = _validate.unique_ids(ids, "ids")
 
-        async def send(chunk: list[str]) -> list[JobStatus]:
+        async def send(chunk: list[str]) -> tuple[list[JobStatus], int]:
             response = await self._transport.request(
                 "POST", f"{BASE}/bulk/delete", json={"ids": chunk}
             )
-            return _convert.structure_accepted_jobs(response.data)
+            return response.decode(_convert.structure_accepted_jobs), response.status
 
-        jobs: dict[str, Job[None]] = {}
-        failed: dict[str, GPCNError] = {}
-        for chunk, answer in await send_in_chunks(unique, send):
-            if isinstance(answer, GPCNError):
-                failed.update((item_id, for_id(answer, item_id)) for item_id in chunk)
-                continue
-            matched = match_jobs_to_ids(chunk, answer)
-            for item_id in chunk:
-                status = matched.get(item_id)
-                if status is None:
-                    failed[item_id] = ResponseDecodeError(
-                        f"the bulk delete answer has no job for id {item_id}"
-                    )
-                else:
-                    jobs[item_id] = self._job_of(status, _nothing)
-        ordered = {item_id: jobs[item_id] for item_id in unique if item_id in jobs}
-        return JobGroup(unique, ordered, failed)
+        def make_job(status: JobStatus, vm_id: str) -> Job[None]:
+            return self._job_of(status, no_result, "gpu.delete", vm_id)
+
+        return job_group(unique, await fan_out(unique, send), make_job)
 
     async def provision(
         self,
@@ -425,7 +420,7 @@ class GpuClient:
             offers = rank_offers(inventory, code, gpu_count, preferred, claimed)
             if not offers:
                 raise NoCapacityError(
-                    _nothing_available(inventory, code, gpu_count, preferred)
+                    no_result_available(inventory, code, gpu_count, preferred)
                     + _tally(len(tried), conflicts),
                     tried=tried,
                 )
@@ -470,28 +465,41 @@ class GpuClient:
             tried=tried,
         )
 
-    def _job_of(self, status: JobStatus, fetch: Callable[[JobStatus], Awaitable[T]]) -> Job[T]:
+    def _job_of(
+        self,
+        status: JobStatus,
+        fetch: Callable[[JobStatus], Awaitable[T]],
+        kind: str,
+        vm_id: str | None = None,
+    ) -> Job[T]:
         return Job(
-            status.id, poller=self._poller, fetch=fetch, status=status, timeout=self._policy.timeout
+            status.id,
+            poller=self._poller,
+            fetch=fetch,
+            status=status,
+            timeout=self._policy.timeout,
+            kind=kind,
+            resource_id=vm_id,
         )
 
-    def _accepted_job(
-        self, response: Response, fetch: Callable[[JobStatus], Awaitable[T]]
-    ) -> Job[T]:
-        """The job of a 202 answer, polled by the client's poller."""
-        return self._job_of(_convert.structure_accepted_jobs(response.data)[0], fetch)
-
-    def _job_or_done(self, response: Response) -> Job[None]:
+    def _job_or_done(self, response: Response, action: str, vm_id: str) -> Job[None]:
         """A 202's job, or an already finished job for a 200/204 answer."""
+        kind = f"gpu.{action}"
         if response.status == 202:
-            return self._accepted_job(response, _nothing)
-        return Job.finished(None)
+            status = response.decode(_convert.structure_accepted_jobs)[0]
+            return self._job_of(status, no_result, kind, vm_id)
+        return Job.finished(None, kind=kind, resource_id=vm_id)
 
+
+CREATE_JOB = "gpu.create"
+"""The kind of a create's job, in its resume token: its result is the created ``GpuVm``."""
+ACTION_JOBS = ("gpu.delete", "gpu.start", "gpu.stop", "gpu.reset")
+"""The kinds of jobs that act on one VM, in their resume tokens: their result is None."""
 
 _PROVISION_FIELDS = frozenset({"datacenter_id", "series_id"})
 
 
-def _nothing_available(
+def no_result_available(
     inventory: Inventory, code: str, gpu_count: int, preferred: list[str] | None
 ) -> str:
     """Why provision() found no offer: an unknown series code, or none in stock (and why)."""
@@ -545,24 +553,8 @@ def rank_offers(
     return sorted(chosen, key=lambda offer: rank[offer.datacenter.id])
 
 
-def _bulk_item(item_id: str, outcome: BulkOutcome | None, action: str) -> BulkItem:
-    if outcome is None:
-        error: GPCNError = ResponseDecodeError(
-            f"the bulk {action} answer said nothing about id {item_id}"
-        )
-        return BulkItem(item_id, ok=False, error=error)
-    if outcome.success:
-        return BulkItem(item_id, ok=True)
-    reason = outcome.error or f"{action} failed (the server gave no reason)"
-    return BulkItem(item_id, ok=False, error=BulkItemError(reason, id=item_id))
-
-
 def _vm_id(vm: GpuVm) -> str:
     return vm.id
-
-
-async def _nothing(status: JobStatus) -> None:
-    return None
 
 
 def _given(value: object, check: Callable[[object, str], Any], name: str) -> Any:
