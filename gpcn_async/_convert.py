@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 import reprlib
 import sys
 from collections.abc import Callable, Mapping
@@ -39,6 +40,7 @@ from cattrs.errors import BaseValidationError
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 from cattrs.strategies import configure_union_passthrough
 
+from gpcn_async import _redact
 from gpcn_async.errors import ResponseDecodeError
 from gpcn_async.models import (
     Datacenter,
@@ -160,14 +162,9 @@ _ERROR_FROM_MESSAGE: Final = frozenset({JobState.FAILED, JobState.CANCELLED})
 # --------------------------------------------------------------------------------------------
 # Errors: what went wrong, never which value (a body may hold a secret).
 
-_DECODE_ERRORS: Final = (
-    BaseValidationError,
-    ValueError,
-    TypeError,
-    KeyError,
-    AttributeError,
-    ArithmeticError,
-)
+# What cattrs raises for a body of the wrong shape: a missing key, a wrong JSON kind indexed or
+# iterated. Raised anywhere else (in our own hooks), these are bugs, and pass through as such.
+_SHAPE_ERRORS: Final = (KeyError, TypeError, ValueError)
 _MAX_PROBLEMS: Final = 5
 
 _JSON_KINDS: Final[Mapping[type, str]] = {
@@ -216,8 +213,32 @@ def _describe(exc: BaseException, type_: Any) -> str:
 
 
 def _snippet(data: Any) -> str:
-    """The start of a body, for ``ResponseDecodeError.snippet``."""
-    return _snippet_repr.repr(data)[:_SNIPPET_CHARS]
+    """The start of a body for ``ResponseDecodeError.snippet``, with every secret masked."""
+    return _snippet_repr.repr(_redact.mask_secret_fields(data))[:_SNIPPET_CHARS]
+
+
+def _is_shape_error(exc: BaseException) -> bool:
+    """Whether a structuring failure is the body's fault (its shape), not a bug of ours.
+
+    Our hooks say so by raising ``_ShapeError``; cattrs' generated code by failing on a key or
+    a type. Any other failure, or one raised inside our own code, is a bug.
+    """
+    if isinstance(exc, BaseValidationError):
+        return all(_is_shape_error(leaf) for leaf in exc.exceptions)
+    if isinstance(exc, _ShapeError):
+        return True
+    return isinstance(exc, _SHAPE_ERRORS) and _raised_by_cattrs(exc)
+
+
+def _raised_by_cattrs(exc: BaseException) -> bool:
+    """Whether the innermost frame of ``exc`` is cattrs' own (its generated code included)."""
+    frame = exc.__traceback__
+    if frame is None:
+        return False
+    while frame.tb_next is not None:
+        frame = frame.tb_next
+    filename = frame.tb_frame.f_code.co_filename
+    return filename.startswith("<cattrs") or f"{os.sep}cattrs{os.sep}" in filename
 
 
 def _decode_error(exc: BaseException, what: str, path: str, snippet: str) -> ResponseDecodeError:
@@ -235,7 +256,9 @@ def _decode(data: Any, cls: type[T], what: str, path: str = "data", *, secret: b
     """
     try:
         return _converter.structure(data, cls)
-    except _DECODE_ERRORS as exc:
+    except (BaseValidationError, *_SHAPE_ERRORS) as exc:
+        if not _is_shape_error(exc):
+            raise  # a bug of ours, not a bad answer: never retried or hidden as one
         if secret:
             raise _decode_error(exc, what, path, snippet="") from None
         raise _decode_error(exc, what, path, _snippet(data)) from exc

@@ -18,7 +18,7 @@ import aiohttp
 import attrs
 import backoff
 
-from gpcn_async import _wire
+from gpcn_async import _redact, _wire
 from gpcn_async._limiter import RateLimiter
 from gpcn_async._version import __version__
 from gpcn_async.errors import (
@@ -50,18 +50,21 @@ class Response(NamedTuple):
     message: str | None
     headers: Mapping[str, str]
     sent: float = 0.0
+    secrets: tuple[str, ...] = ()
 
     def decode(self, structure: Callable[..., T], *args: Any) -> T:
         """``structure(self.data, *args)``; a ``ResponseDecodeError`` gets this answer's status.
 
-        The converter sees only the body; the status is the transport's to add, so that every
-        unreadable answer says which status it came with.
+        The converter sees only the body; the status and the client's own key are the
+        transport's, so they are added here: every unreadable answer says which status it came
+        with, and its snippet never shows the key, whatever it looks like.
         """
         try:
             return structure(self.data, *args)
         except ResponseDecodeError as error:
             if error.status is None:
                 error.status = self.status
+            error.snippet = _redact.redact(error.snippet, self.secrets)
             raise
 
 
@@ -399,7 +402,13 @@ class Transport:
                 status, body, headers, method=call.method, path=call.path, secrets=self._secrets
             )
             return Response(
-                status, envelope.data, envelope.meta, envelope.message, headers, started
+                status,
+                envelope.data,
+                envelope.meta,
+                envelope.message,
+                headers,
+                started,
+                self._secrets,
             )
         raise self._status_failure(call, status, body, headers, ticket)
 
@@ -482,4 +491,4 @@ class Transport:
 
 def _describe(exc: BaseException, secrets: tuple[str, ...], text: str | None = None) -> str:
     text = str(exc) if text is None else text
-    return f"{type(exc).__name__}: {_wire.redact(text, secrets)}" if text else type(exc).__name__
+    return f"{type(exc).__name__}: {_redact.redact(text, secrets)}" if text else type(exc).__name__

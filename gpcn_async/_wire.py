@@ -15,11 +15,17 @@ import re
 from collections.abc import Iterator, Mapping
 from http import HTTPStatus
 from typing import Any, Final, NamedTuple
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 import attrs
 
 from gpcn_async._clock import parse_http_date
+from gpcn_async._redact import (
+    SNIPPET_LENGTH,
+    redact,
+    redact_value,
+    snippet,
+)
 from gpcn_async.errors import (
     APIError,
     AuthenticationError,
@@ -36,7 +42,6 @@ from gpcn_async.errors import (
 )
 
 DEFAULT_BASE_URL: Final = "https://api.gpcn.com/v1"
-API_KEY_PREFIX: Final = "gpcn_"
 
 # One table: which status raises which error. Statuses not listed fall back by class (see
 # error_class). 422 is the reference dialect's validation status, 400 the guide's.
@@ -51,28 +56,30 @@ STATUS_ERRORS: Final[Mapping[int, type[APIError]]] = {
     501: NotSupportedError,
 }
 
-SNIPPET_LENGTH: Final = 200
-
 MAX_IDS_PER_REQUEST: Final = 50
 """The most ids one bulk request or one job poll (``POST /resource/jobs``) may carry."""
 
 
-# A per-id refusal whose reason says the VM does not exist is the same failure as a 404.
-_NOT_FOUND_REASON: Final = re.compile(r"\bnot found\b", re.IGNORECASE)
+# A per-id refusal whose reason says what a single call's status would: the same failure.
+_ITEM_REASONS: Final[tuple[tuple[re.Pattern[str], type[APIError], int], ...]] = (
+    (re.compile(r"\bnot found\b", re.IGNORECASE), NotFoundError, 404),
+    (re.compile(r"\bbeing deleted\b", re.IGNORECASE), ConflictError, 409),
+)
 
 
 def bulk_item_error(item_id: str, reason: str) -> APIError | BulkItemError:
     """The error of one id a bulk call reported as failed, typed by what the reason says.
 
-    A missing VM is a ``NotFoundError`` whichever bulk call met it (a refused bulk stop, or a
-    failed job of a bulk delete); any other reason is a ``BulkItemError``. The id is added as a
-    note, so ``except*`` handlers and tracebacks show which resource failed.
+    A missing VM is a ``NotFoundError`` and a VM being deleted a ``ConflictError`` whichever
+    bulk call met it (a refused bulk stop, or a failed job of a bulk delete), as a single call
+    would raise; any other reason is a ``BulkItemError``. The id is added as a note, so
+    ``except*`` handlers and tracebacks show which resource failed.
     """
-    error: APIError | BulkItemError
-    if _NOT_FOUND_REASON.search(reason):
-        error = NotFoundError(reason, status=404)
-    else:
-        error = BulkItemError(reason, id=item_id)
+    error: APIError | BulkItemError = BulkItemError(reason, id=item_id)
+    for pattern, cls, status in _ITEM_REASONS:
+        if pattern.search(reason):
+            error = cls(reason, status=status)
+            break
     error.add_note(f"id: {item_id}")
     return error
 
@@ -89,66 +96,6 @@ def error_class(status: int) -> type[APIError]:
     if known is not None:
         return known
     return ServerError if status >= 500 else APIError
-
-
-# --- secrets ---------------------------------------------------------------------------------
-
-_PRIVATE_KEY = re.compile(
-    r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----.*?(?:-----END [A-Z0-9 ]*PRIVATE KEY-----|\Z)",
-    re.DOTALL,
-)
-# The whole token after the prefix: letters, digits and what base64, base64url, dotted
-# (JWT-like) and percent-encoded keys use. It does not end on a dot, so that a key at the end
-# of a sentence leaves the full stop in place.
-_API_KEY = re.compile(re.escape(API_KEY_PREFIX) + r"[A-Za-z0-9_\-+/=%~.]*[A-Za-z0-9_\-+/=%~]")
-MIN_SECRET_LENGTH: Final = 4
-"""Shorter strings are not masked as secrets: they are no credible key, and masking every
-occurrence of them would mangle ordinary words in the message."""
-
-
-def _secret_forms(secret: str) -> set[str]:
-    """The ways a secret may be spelled in a body: as is, JSON-escaped, percent-encoded."""
-    escaped = json.dumps(secret)[1:-1]
-    return {secret, escaped, escaped.replace("/", "\\/"), quote(secret, safe="")}
-
-
-def redact(text: str, secrets: tuple[str, ...] = ()) -> str:
-    """Hide private keys and API keys in text that may end up in an error or a log line.
-
-    Each of ``secrets`` (the client's own API key) is masked wherever it appears, whatever it
-    looks like; any other ``gpcn_`` token is shown by its prefix only.
-    """
-    for secret in secrets:
-        if len(secret) >= MIN_SECRET_LENGTH:
-            # Longest first: a form that contains another is masked whole.
-            for form in sorted(_secret_forms(secret), key=len, reverse=True):
-                text = text.replace(form, redact_api_key(secret))
-    text = _PRIVATE_KEY.sub("<redacted private key>", text)
-    return _API_KEY.sub(API_KEY_PREFIX + "…", text)
-
-
-def redact_api_key(api_key: str) -> str:
-    """Show an API key by its prefix only, as ``repr`` does."""
-    return API_KEY_PREFIX + "…" if api_key.startswith(API_KEY_PREFIX) else "…"
-
-
-def snippet(body: bytes, secrets: tuple[str, ...] = ()) -> str:
-    """The start of a body, decoded leniently and with secrets hidden, for error messages."""
-    # Read on past the cut by a secret's longest spelling: one that starts before it is whole.
-    extra = max((6 * len(secret) for secret in secrets), default=0)
-    text = body[: SNIPPET_LENGTH * 4 + extra].decode("utf-8", errors="replace")
-    return redact(text, secrets)[:SNIPPET_LENGTH]
-
-
-def _redact_value(value: Any, secrets: tuple[str, ...]) -> Any:
-    """``redact`` every string inside a decoded JSON value (an error's details)."""
-    if isinstance(value, str):
-        return redact(value, secrets)
-    if isinstance(value, list):
-        return [_redact_value(item, secrets) for item in value]
-    if isinstance(value, dict):
-        return {key: _redact_value(item, secrets) for key, item in value.items()}
-    return value
 
 
 # --- configuration ---------------------------------------------------------------------------
@@ -526,7 +473,7 @@ def error_from_response(
     fields: dict[str, Any] = {
         "status": status,
         "code": parsed.code,  # a code from the server's list: passed through untouched
-        "details": _redact_value(parsed.details, secrets),
+        "details": redact_value(parsed.details, secrets),
         "request_id": headers.get("X-Request-Id"),
         "method": method,
         "path": path,

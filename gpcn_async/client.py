@@ -10,7 +10,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self, TypeVar
 from urllib.parse import urlsplit
 
-from gpcn_async import _validate, _wire
+from gpcn_async import _redact, _validate, _wire
 from gpcn_async._poller import Poller
 from gpcn_async._transport import Transport
 from gpcn_async.errors import ConfigurationError
@@ -89,7 +89,7 @@ class Client:
         _check_connections(max_connections)
         self._retry = _check_policy("retry", retry, RetryPolicy)
         self._poll = _check_policy("poll", poll, PollPolicy)
-        self._key_hint = _wire.redact_api_key(api_key)
+        self._key_hint = _redact.redact_api_key(api_key)
         self._transport = Transport(
             api_key=api_key,
             base_url=self._base_url,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from gpcn_async import _wire
+from gpcn_async import _redact, _wire
 from gpcn_async.errors import (
     APIError,
     AuthenticationError,
@@ -384,7 +384,7 @@ PRIVATE_KEY = json.loads(sample("guide", "ssh-key.json"))["data"]["privateKey"]
 )
 def test_redact_hides_private_keys_and_api_keys(text: str) -> None:
     """Redaction removes private key material (even truncated) and all but an API key's prefix."""
-    redacted = _wire.redact(text)
+    redacted = _redact.redact(text)
     assert "FAKE-KEY-MATERIAL" not in redacted
     assert "0123456789abcdef" not in redacted
 
@@ -461,7 +461,7 @@ def test_request_headers_carry_key_and_versioned_user_agent() -> None:
 @pytest.mark.parametrize(("key", "shown"), [("gpcn_abcdef", "gpcn_…"), ("other-key", "…")])
 def test_api_key_is_shown_by_prefix_only(key: str, shown: str) -> None:
     """An API key is displayed as its gpcn_ prefix and an ellipsis, never in full."""
-    assert _wire.redact_api_key(key) == shown
+    assert _redact.redact_api_key(key) == shown
 
 
 @pytest.mark.parametrize(
@@ -474,14 +474,14 @@ def test_api_key_is_shown_by_prefix_only(key: str, shown: str) -> None:
 )
 def test_redact_hides_the_whole_token_of_a_gpcn_key(text: str, hidden: str) -> None:
     """A gpcn_ key with base64, dotted or percent-encoded characters is hidden whole."""
-    redacted = _wire.redact(text)
+    redacted = _redact.redact(text)
     assert hidden not in redacted
     assert "gpcn_…" in redacted
 
 
 def test_redact_keeps_the_full_stop_after_a_key() -> None:
     """A key at the end of a sentence is hidden, and the sentence keeps its full stop."""
-    assert _wire.redact("Invalid key gpcn_abc.def.") == "Invalid key gpcn_…."
+    assert _redact.redact("Invalid key gpcn_abc.def.") == "Invalid key gpcn_…."
 
 
 @pytest.mark.parametrize(
@@ -495,7 +495,7 @@ def test_redact_keeps_the_full_stop_after_a_key() -> None:
 )
 def test_redact_hides_a_given_secret_however_it_looks(secret: str, text: str) -> None:
     """The client's own key is hidden wherever it appears, with or without the gpcn_ prefix."""
-    assert "SECRET987" not in _wire.redact(text, (secret,))
+    assert "SECRET987" not in _redact.redact(text, (secret,))
 
 
 def test_error_echoing_the_clients_key_never_shows_it() -> None:

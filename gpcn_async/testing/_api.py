@@ -33,6 +33,7 @@ MAX_IDS = 50
 """The most ids a bulk or poll request may carry."""
 
 _VM_NOT_FOUND = "GPU VM not found"
+_BEING_DELETED = "GPU VM is already being deleted"
 _SORT_FIELDS = ("createdAt", "name")
 _PAST = {"start": "started", "stop": "stopped", "reset": "reset"}
 
@@ -337,6 +338,8 @@ class Api:
         vm = state.vms.get(groups[0])
         if vm is None:
             return self._not_found()
+        if vm.id in state.deleting:
+            return self._error(409, _BEING_DELETED)
         if state.delete_answers_204:
             del state.vms[vm.id]
             return Reply.empty(204)
@@ -352,6 +355,8 @@ class Api:
         vm = state.vms.get(vm_id)
         if vm is None:
             return self._not_found()
+        if vm.id in state.deleting:
+            return self._error(409, _BEING_DELETED)
         if action in state.unsupported:
             return self._unsupported(action)
         if state.actions_answer_202:
@@ -389,6 +394,8 @@ class Api:
             )
             if failure is None and vm_id not in state.vms:
                 failure = _VM_NOT_FOUND
+            if failure is None and vm_id in state.deleting:
+                failure = _BEING_DELETED
             if failure is None:
                 state.set_status(vm_id, ACTION_STATUS[action])
             results.append({"id": vm_id, "success": failure is None, "error": failure})
@@ -402,7 +409,11 @@ class Api:
         return self._ok(200, f"Bulk {action} completed", data)
 
     def bulk_delete(self, call: Call, _groups: tuple[str, ...]) -> Reply:
-        """``POST /resource/gpu/bulk/delete``: one delete job per id (unknown ids fail)."""
+        """``POST /resource/gpu/bulk/delete``: one delete job per id (unknown ids fail).
+
+        With ``bulk_delete_omits`` set, the answer leaves out that many jobs (the last ones),
+        though every job runs: an answer with fewer jobs than ids.
+        """
         state = self.state
         ids, issues = _ids(call.body, "ids")
         if issues:
@@ -412,7 +423,10 @@ class Api:
             script = None
             if vm_id not in state.vms:
                 script = JobScript(polls=1, outcome="failed", error=_VM_NOT_FOUND)
+            elif vm_id in state.deleting:
+                script = JobScript(polls=1, outcome="failed", error=_BEING_DELETED)
             jobs.append(state.new_job("delete", vm_id, script=script))
+        jobs = jobs[: max(0, len(jobs) - state.bulk_delete_omits)]
         if self.dialect == "guide":
             return self._ok(
                 202, "Operation initiated successfully", [self._job_ticket(j) for j in jobs]

@@ -592,6 +592,23 @@ class FakeGPCN:
         self._state.delete_answers_204 = bool(value)
 
     @property
+    def bulk_delete_omits(self) -> int:
+        """How many jobs each bulk delete answer leaves out (the last ones; 0 by default).
+
+        Every id's delete job still runs on the fake: the answer simply holds fewer jobs than
+        ids, as a faulty or truncated answer would.
+        """
+        return self._state.bulk_delete_omits
+
+    @bulk_delete_omits.setter
+    def bulk_delete_omits(self, value: int) -> None:
+        self._state.bulk_delete_omits = require_int("bulk_delete_omits", value, 0)
+
+    def is_being_deleted(self, vm_id: str) -> bool:
+        """Whether a delete job runs for ``vm_id``: it answers 409 to delete, start, stop, reset."""
+        return vm_id in self._state.deleting
+
+    @property
     def actions_answer_202(self) -> bool:
         """When True, start/stop/reset answer 202 with a job instead of 200."""
         return self._state.actions_answer_202

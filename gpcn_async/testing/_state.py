@@ -103,6 +103,9 @@ class State:
         self.update_returns_body = True
         self.delete_answers_204 = False
         self.actions_answer_202 = False
+        self.bulk_delete_omits = 0  # jobs left out of each bulk delete answer (the last ones)
+        # VM id -> the delete job running for it: a VM being deleted refuses other actions.
+        self.deleting: dict[str, str] = {}
         self.clock = clock
         self.wall = wall
         self._serial = 0
@@ -234,6 +237,8 @@ class State:
             updated_at=wall,
         )
         self.jobs[job.id] = job
+        if operation == "delete" and vm is not None:
+            self.deleting[vm.id] = job.id
         self._order[job.id] = len(self._order)
         self._latest_start = max(self._latest_start, job.started)
         self._schedule(job)
@@ -315,6 +320,8 @@ class State:
             else:
                 self.vms.pop(job.resource_id or "", None)
         elif job.operation == "delete":
+            if self.deleting.get(job.resource_id or "") == job.id:
+                del self.deleting[job.resource_id or ""]
             if succeeded:
                 self.vms.pop(job.resource_id or "", None)
         elif job.operation in ACTION_STATUS and succeeded:
