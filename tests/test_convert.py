@@ -751,3 +751,22 @@ def test_create_body_has_only_given_fields_in_camel_case() -> None:
 def test_update_body_omits_unset_and_sends_null(request_: GpuUpdateRequest, body: object) -> None:
     """An update body omits UNSET fields and sends ssh_key_id=None as null (it clears the key)."""
     assert unstructure_update(request_) == body
+
+
+def _raise_here(exc: Exception) -> None:
+    raise exc
+
+
+@pytest.mark.parametrize("error", [TypeError("bug"), KeyError("bug"), AttributeError("bug")])
+def test_an_error_raised_outside_cattrs_is_a_bug_not_a_bad_body(error: Exception) -> None:
+    """Our own TypeError/KeyError/AttributeError is not taken for a body of the wrong shape."""
+    with pytest.raises(type(error)) as caught:
+        _raise_here(error)
+    assert not _convert._is_shape_error(caught.value)
+
+
+def test_a_wrong_shape_met_by_cattrs_is_a_bad_body() -> None:
+    """A list where an object belongs, met by cattrs, is a shape error named as such."""
+    with pytest.raises(ResponseDecodeError) as caught:
+        _convert.structure_vm(["not", "an", "object"])
+    assert "unexpected shape" in str(caught.value)

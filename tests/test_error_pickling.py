@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import copy
 import pickle
+from collections.abc import Awaitable
 from typing import Any
 
 import pytest
 
 from gpcn_async import errors
 from gpcn_async.models import JobState, JobStatus
+from gpcn_async.testing import FakeGPCN
 
 STATUS = JobStatus(id="job-1", state=JobState.FAILED, error="no capacity")
 
@@ -98,3 +100,66 @@ def test_a_bulk_error_pickles_with_its_errors_by_id() -> None:
             errors.NotFoundError,
             errors.OutcomeUnknownError,
         ]
+
+
+async def raised(call: Awaitable[object]) -> errors.GPCNError:
+    """The GPCNError a real call raises (the test fails if it raises none)."""
+    try:
+        await call
+    except errors.GPCNError as error:
+        return error
+    raise AssertionError("the call raised nothing")
+
+
+async def test_errors_raised_by_real_calls_pickle_and_copy(fake: FakeGPCN) -> None:
+    """Errors met in real calls (with causes, notes and statuses) survive pickle and copy."""
+    fake.set_availability(fake.series[0].code, fake.datacenters[0].id, 1, available=True)
+    vm_id = fake.add_vm(name="vm-0")
+    failed_job = fake.add_job(polls=1, outcome="failed", error="no capacity")
+    fake.inject("POST", "/resource/gpu", disconnect=True, after_commit=True)
+    fake.inject("GET", "/resource/gpu/inventory", status=429, headers={"Retry-After": "600"})
+    series_id: int | str = fake.series[0].guide_id if fake.dialect == "guide" else fake.series[0].id
+    found: list[errors.GPCNError] = []
+    async with fake.client() as gpcn:
+        found.append(await raised(gpcn.gpu.get("missing")))
+        found.append(await raised(gpcn.jobs.attach(failed_job).wait()))
+        found.append(await raised(gpcn.jobs.attach("gone").wait()))
+        found.append(await raised(gpcn.jobs.attach(fake.add_job(polls=99)).wait(timeout=0.01)))
+        found.append(
+            await raised(
+                gpcn.gpu.create(
+                    name="lost",
+                    datacenter_id=fake.datacenters[0].id,
+                    series_id=series_id,
+                    gpu_count=1,
+                )
+            )
+        )
+        found.append(await raised(gpcn.gpu.update(vm_id)))
+        result = await gpcn.gpu.bulk_stop([vm_id, "missing"])
+        try:
+            result.raise_for_failures()
+        except errors.BulkError as group:
+            found.append(group)
+            found.extend(error for error in group.exceptions if isinstance(error, errors.GPCNError))
+        found.append(await raised(gpcn.gpu.inventory()))  # last: it pauses the client 600 s
+    found.append(await raised(gpcn.gpu.get(vm_id)))  # closed
+    kinds = {type(error) for error in found}
+    assert {
+        errors.NotFoundError,
+        errors.JobFailedError,
+        errors.JobNotFoundError,
+        errors.JobTimeoutError,
+        errors.RateLimitError,
+        errors.OutcomeUnknownError,
+        errors.InvalidRequestError,
+        errors.BulkError,
+        errors.ClientStateError,
+    } <= kinds
+    for error in found:
+        for loaded in (pickle.loads(pickle.dumps(error)), copy.copy(error)):  # noqa: S301
+            assert type(loaded) is type(error)
+            assert str(loaded) == str(error)
+            assert getattr(loaded, "__notes__", None) == getattr(error, "__notes__", None)
+            if not isinstance(error, errors.BulkError):
+                assert vars(loaded).keys() == vars(error).keys()

@@ -1,8 +1,9 @@
 """The fault matrix: each endpoint kind meets each fault once, and ends as the table says.
 
-Rows are endpoint kinds (read, create, state change, bulk, poll); columns are faults. The
-outcome is either success (after the retries the fault calls for) or a typed error. Whatever
-happens, a create is sent once unless the server refused it with 429, and no second VM is made.
+Rows are endpoint kinds (read, create, state change, delete, reset, bulk, poll); columns are
+faults. The outcome is either success (after the retries the fault calls for) or a typed error.
+Whatever happens, an action that is never re-sent (create, delete, reset, bulk delete, bulk
+reset) is sent once unless the server refused it with 429, and no second VM is made.
 """
 
 from __future__ import annotations
@@ -71,15 +72,25 @@ RETRIED = dict.fromkeys(
 )
 UNREADABLE = ["malformed-json", "wrong-shape", "empty-200"]
 
+# Never re-sent once it may have arrived: every fault after sending leaves the outcome unknown,
+# a 429 (the server did not act) is waited out and sent again.
+NEVER_RESENT: dict[str, Outcome] = {
+    **dict.fromkeys(RETRIED, OutcomeUnknownError),
+    "429-retry-after": OK,
+    "429-body-retry-after": OK,
+    "429-no-hint": OK,
+    **dict.fromkeys(UNREADABLE, OutcomeUnknownError),  # a 2xx: the action was taken
+}
+NEVER_RESENT_KINDS = ("create", "delete", "reset", "bulk-delete", "bulk-reset")
+
 EXPECTED: dict[str, dict[str, Outcome]] = {
     "read": {**RETRIED, **dict.fromkeys(UNREADABLE, ResponseDecodeError)},
-    "create": {
-        **dict.fromkeys(RETRIED, OutcomeUnknownError),
-        "429-retry-after": OK,  # a 429 means the server did not act: safe to send again
-        "429-body-retry-after": OK,
-        "429-no-hint": OK,
-        **dict.fromkeys(UNREADABLE, OutcomeUnknownError),  # a 2xx: the order was taken
-    },
+    "create": NEVER_RESENT,
+    # A 200 (rather than a 202 with a job) means done: its data is not needed.
+    "delete": {**NEVER_RESENT, "wrong-shape": OK, "empty-200": OK},
+    "reset": {**NEVER_RESENT, "wrong-shape": OK, "empty-200": OK},
+    "bulk-delete": NEVER_RESENT,
+    "bulk-reset": NEVER_RESENT,
     "state-change": {
         **RETRIED,
         "malformed-json": ResponseDecodeError,
@@ -98,46 +109,98 @@ MATRIX = [
 ]
 
 
-def prepare(kind: str, fake: FakeGPCN) -> tuple[str, str, Action]:
-    """Seed the fake for one endpoint kind: the method and path to fault, and the call."""
-    if kind == "read":
-        vm_id = fake.add_vm(name="read-me")
+def prepare_read(fake: FakeGPCN) -> tuple[str, str, Action]:
+    """A GET of one VM."""
+    vm_id = fake.add_vm(name="read-me")
 
-        async def read(gpcn: Client) -> None:
-            assert (await gpcn.gpu.get(vm_id)).id == vm_id
+    async def read(gpcn: Client) -> None:
+        assert (await gpcn.gpu.get(vm_id)).id == vm_id
 
-        return "GET", f"/resource/gpu/{vm_id}", read
-    if kind == "create":
-        series, datacenter = fake.series[0], fake.datacenters[0]
-        fake.set_availability(series.code, datacenter.id, 1, available=True)
-        series_id: int | str = series.guide_id if fake.dialect == "guide" else series.id
+    return "GET", f"/resource/gpu/{vm_id}", read
 
-        async def create(gpcn: Client) -> None:
-            job = await gpcn.gpu.create(
-                name="train-42", datacenter_id=datacenter.id, series_id=series_id, gpu_count=1
-            )
-            assert job.id in fake.jobs
 
-        return "POST", "/resource/gpu", create
-    if kind == "state-change":
-        vm_id = fake.add_vm(name="stop-me")
+def prepare_create(fake: FakeGPCN) -> tuple[str, str, Action]:
+    """An order of one VM named train-42."""
+    series, datacenter = fake.series[0], fake.datacenters[0]
+    fake.set_availability(series.code, datacenter.id, 1, available=True)
+    series_id: int | str = series.guide_id if fake.dialect == "guide" else series.id
 
-        async def stop(gpcn: Client) -> None:
-            await (await gpcn.gpu.stop(vm_id))
-            assert fake.vms[vm_id].status == "Stopped"
+    async def create(gpcn: Client) -> None:
+        job = await gpcn.gpu.create(
+            name="train-42", datacenter_id=datacenter.id, series_id=series_id, gpu_count=1
+        )
+        assert job.id in fake.jobs
 
-        return "POST", f"/resource/gpu/{vm_id}/stop", stop
-    if kind == "bulk":
+    return "POST", "/resource/gpu", create
+
+
+def prepare_stop(fake: FakeGPCN) -> tuple[str, str, Action]:
+    """A stop of one VM, a state change safe to send again."""
+    vm_id = fake.add_vm(name="stop-me")
+
+    async def stop(gpcn: Client) -> None:
+        await (await gpcn.gpu.stop(vm_id))
+        assert fake.vms[vm_id].status == "Stopped"
+
+    return "POST", f"/resource/gpu/{vm_id}/stop", stop
+
+
+def prepare_delete(fake: FakeGPCN) -> tuple[str, str, Action]:
+    """A delete of one VM, awaited."""
+    vm_id = fake.add_vm(name="delete-me")
+
+    async def delete(gpcn: Client) -> None:
+        await (await gpcn.gpu.delete(vm_id))
+        assert vm_id not in fake.vms or fake.is_being_deleted(vm_id)
+
+    return "DELETE", f"/resource/gpu/{vm_id}", delete
+
+
+def prepare_reset(fake: FakeGPCN) -> tuple[str, str, Action]:
+    """A hard reset of one VM."""
+    vm_id = fake.add_vm(name="reset-me", status="Stopped")
+
+    async def reset(gpcn: Client) -> None:
+        await (await gpcn.gpu.reset(vm_id))
+
+    return "POST", f"/resource/gpu/{vm_id}/reset", reset
+
+
+def prepare_bulk_delete(fake: FakeGPCN) -> tuple[str, str, Action]:
+    """A bulk delete of three VMs, awaited."""
+    ids = [fake.add_vm(name=f"bulk-{n}") for n in range(3)]
+
+    async def bulk_delete(gpcn: Client) -> None:
+        group = await gpcn.gpu.bulk_delete(ids)
+        for error in group.failed.values():
+            raise error
+        result = await group
+        assert result.succeeded == ids
+        assert not set(ids) & set(fake.vms)
+
+    return "POST", "/resource/gpu/bulk/delete", bulk_delete
+
+
+def prepare_bulk(action: str) -> Callable[[FakeGPCN], tuple[str, str, Action]]:
+    """A bulk start/stop/reset of three VMs; the first per-id error is raised."""
+
+    def prepare(fake: FakeGPCN) -> tuple[str, str, Action]:
         ids = [fake.add_vm(name=f"bulk-{n}") for n in range(3)]
 
         async def bulk(gpcn: Client) -> None:
-            result = await gpcn.gpu.bulk_stop(ids)
+            result = await getattr(gpcn.gpu, f"bulk_{action}")(ids)
             for item in result.items.values():
                 if item.error is not None:
                     raise item.error
             assert result.succeeded == ids
 
-        return "POST", "/resource/gpu/bulk/stop", bulk
+        return "POST", f"/resource/gpu/bulk/{action}", bulk
+
+    return prepare
+
+
+def prepare_poll(fake: FakeGPCN) -> tuple[str, str, Action]:
+    """A wait for one job that ends on its first poll."""
     job_id = fake.add_job(polls=1)
 
     async def poll(gpcn: Client) -> None:
@@ -147,11 +210,24 @@ def prepare(kind: str, fake: FakeGPCN) -> tuple[str, str, Action]:
     return "POST", "/resource/jobs", poll
 
 
+PREPARE: dict[str, Callable[[FakeGPCN], tuple[str, str, Action]]] = {
+    "read": prepare_read,
+    "create": prepare_create,
+    "state-change": prepare_stop,
+    "delete": prepare_delete,
+    "reset": prepare_reset,
+    "bulk": prepare_bulk("stop"),
+    "bulk-delete": prepare_bulk_delete,
+    "bulk-reset": prepare_bulk("reset"),
+    "poll": prepare_poll,
+}
+
+
 @pytest.mark.parametrize(("kind", "fault", "outcome"), MATRIX)
 async def test_fault_matrix(dialect: str, kind: str, fault: str, outcome: Outcome) -> None:
     """The endpoint kind meets the fault once and ends as the matrix says, never with 2 VMs."""
     async with FakeGPCN(dialect=dialect, rate_window=0.3) as fake:
-        method, path, action = prepare(kind, fake)
+        method, path, action = PREPARE[kind](fake)
         fake.inject(method, path, **FAULTS[fault])
         async with fake.client(timeout=0.25) as gpcn:
             if outcome == OK:
@@ -161,11 +237,23 @@ async def test_fault_matrix(dialect: str, kind: str, fault: str, outcome: Outcom
                 with pytest.raises(outcome) as caught:
                     await action(gpcn)
                 if isinstance(caught.value, OutcomeUnknownError):
-                    assert caught.value.vm_name == "train-42"
-        creates = fake.count("POST", "/resource/gpu")
+                    assert_names_its_subject(kind, caught.value, method, path)
         assert fake.created_vm_count <= 1
-        if kind == "create":
-            assert creates == (2 if fault.startswith("429") else 1)
-            if outcome == OK:
-                assert fake.created_vm_count == 1
+        if kind in NEVER_RESENT_KINDS:
+            assert fake.count(method, path) == (2 if fault.startswith("429") else 1)
+        if kind == "create" and outcome == OK:
+            assert fake.created_vm_count == 1
         assert fake.rate_limited_count == 0
+
+
+def assert_names_its_subject(kind: str, error: OutcomeUnknownError, method: str, path: str) -> None:
+    """An unknown outcome names what may have happened: the VM name, or the ids acted on."""
+    if kind == "create":
+        assert error.vm_name == "train-42"
+        assert "train-42" in str(error)
+    elif kind.startswith("bulk"):
+        assert len(error.ids) == 3
+        assert all(vm_id in str(error) for vm_id in error.ids)
+    else:
+        assert error.ids == (path.split("/")[3],)
+    assert f"{method} {path}" in str(error)

@@ -205,3 +205,42 @@ async def test_close_ends_a_wait_for_the_first_answer() -> None:
     limiter.close()
     async with asyncio.timeout(5):  # far below the 60 s window it would otherwise wait
         await waiting
+
+
+async def test_an_older_answer_does_not_overwrite_a_newer_one() -> None:
+    """An answer to an earlier-sent request arriving last does not undo what a later one said."""
+    limiter = RateLimiter(max_wait=0.5)
+    older = await limiter.acquire()
+    newer = await limiter.acquire()
+    reset = time.time() + 30
+    limiter.observe(RateLimitHeaders(limit=50, remaining=40, reset=reset), ticket=newer)
+    limiter.release()
+    # Sent first, answered last: its Remaining 0 is older news than the 40 already applied.
+    limiter.observe(RateLimitHeaders(limit=50, remaining=0, reset=reset), ticket=older)
+    limiter.release()
+    async with asyncio.timeout(0.1):
+        await acquire_and_release(limiter)  # the budget of the newer answer still holds
+
+
+async def test_an_older_2xx_does_not_close_the_window_a_429_reopened() -> None:
+    """A 2xx sent before a 429 but answered after it cannot close what the 429's wait opened."""
+    limiter = RateLimiter(max_wait=0.5)
+    first = await limiter.acquire()
+    second = await limiter.acquire()
+    far = time.time() + 300
+    limiter.observe(RateLimitHeaders(limit=5, remaining=0, reset=far), ticket=second)
+    limiter.pause(0.05, ticket=second)  # the 429's Retry-After reopens the window in 50 ms
+    limiter.release()
+    limiter.observe(RateLimitHeaders(limit=5, remaining=0, reset=far), ticket=first)
+    limiter.release()
+    started = time.monotonic()
+    async with asyncio.timeout(1):
+        await acquire_and_release(limiter)  # not a 300 s wait, over max_wait
+    assert time.monotonic() - started >= 0.04
+
+
+def test_tickets_follow_the_order_requests_are_let_through() -> None:
+    """Each request let through gets the next ticket number."""
+    limiter = RateLimiter(max_wait=1.0)
+    tickets = [limiter.try_acquire() for _ in range(3)]
+    assert tickets == [1, 2, 3]

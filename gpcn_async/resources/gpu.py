@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
-from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
 from gpcn_async import _convert, _validate, _wire
@@ -186,18 +187,11 @@ class GpuClient:
             resource_group_id=_given(resource_group_id, _validate.text, "resource_group_id"),
             username=_given(username, _validate.text, "username"),
         )
-        try:
+        with _taken_if_unreadable("POST", BASE, vm_name=request.name):
             response = await self._transport.request(
                 "POST", BASE, json=_convert.unstructure_create(request)
             )
             status = response.decode(_convert.structure_accepted_jobs)[0]
-        except ResponseDecodeError as error:
-            # A 2xx whose body is unreadable: the order was taken and the VM may well exist,
-            # so the caller must not simply order again.
-            raise OutcomeUnknownError(
-                f"POST {BASE}: the order was accepted but its answer could not be read ({error})",
-                vm_name=request.name,
-            ) from error
         return self._job_of(status, self._created_vm, CREATE_JOB)
 
     async def _created_vm(self, status: JobStatus) -> GpuVm:
@@ -261,8 +255,9 @@ class GpuClient:
             OutcomeUnknownError: the delete may or may not have been accepted.
         """
         vm_id = _validate.path_id(vm_id, "vm_id")
-        response = await self._transport.request("DELETE", f"{BASE}/{vm_id}")
-        return self._job_or_done(response, "delete", vm_id)
+        with _taken_if_unreadable("DELETE", f"{BASE}/{vm_id}", ids=[vm_id]):
+            response = await self._transport.request("DELETE", f"{BASE}/{vm_id}")
+            return self._job_or_done(response, "delete", vm_id)
 
     async def start(self, vm_id: str) -> Job[None]:
         """Start a stopped GPU VM.
@@ -294,8 +289,10 @@ class GpuClient:
 
     async def _action(self, vm_id: str, action: str) -> Job[None]:
         vm_id = _validate.path_id(vm_id, "vm_id")
-        response = await self._transport.request("POST", f"{BASE}/{vm_id}/{action}")
-        return self._job_or_done(response, action, vm_id)
+        path = f"{BASE}/{vm_id}/{action}"
+        with _taken_if_unreadable("POST", path, ids=[vm_id]):
+            response = await self._transport.request("POST", path)
+            return self._job_or_done(response, action, vm_id)
 
     async def ssh_key(self, vm_id: str) -> SshKey:
         """The VM's SSH private key. It is a secret: it never shows in ``repr``/``str``."""
@@ -331,11 +328,12 @@ class GpuClient:
     async def _bulk_action(self, action: str, ids: Iterable[str]) -> BulkResult:
         unique = _validate.unique_ids(ids, "ids")
 
+        path = f"{BASE}/bulk/{action}"
+
         async def send(chunk: list[str]) -> list[BulkOutcome]:
-            response = await self._transport.request(
-                "POST", f"{BASE}/bulk/{action}", json={"ids": chunk}
-            )
-            return response.decode(_convert.structure_bulk_outcomes)
+            with _taken_if_unreadable("POST", path, ids=chunk):
+                response = await self._transport.request("POST", path, json={"ids": chunk})
+                return response.decode(_convert.structure_bulk_outcomes)
 
         return action_results(unique, await fan_out(unique, send), action)
 
@@ -356,10 +354,11 @@ class GpuClient:
         unique = _validate.unique_ids(ids, "ids")
 
         async def send(chunk: list[str]) -> tuple[list[JobStatus], int]:
-            response = await self._transport.request(
-                "POST", f"{BASE}/bulk/delete", json={"ids": chunk}
-            )
-            return response.decode(_convert.structure_accepted_jobs), response.status
+            with _taken_if_unreadable("POST", f"{BASE}/bulk/delete", ids=chunk):
+                response = await self._transport.request(
+                    "POST", f"{BASE}/bulk/delete", json={"ids": chunk}
+                )
+                return response.decode(_convert.structure_accepted_jobs), response.status
 
         def make_job(status: JobStatus, vm_id: str) -> Job[None]:
             return self._job_of(status, no_result, "gpu.delete", vm_id)
@@ -551,6 +550,28 @@ def rank_offers(
     rank = {datacenter_id: index for index, datacenter_id in enumerate(preferred)}
     chosen = [offer for offer in offers if offer.datacenter.id in rank]
     return sorted(chosen, key=lambda offer: rank[offer.datacenter.id])
+
+
+@contextlib.contextmanager
+def _taken_if_unreadable(
+    method: str, path: str, *, vm_name: str | None = None, ids: Iterable[str] = ()
+) -> Iterator[None]:
+    """Turn an unreadable 2xx to an action never re-sent into ``OutcomeUnknownError``.
+
+    The server took the action (a 2xx) but the answer says nothing readable of it: the caller
+    must look before acting again, exactly as after a lost answer. For a request that is safe
+    to send again, the ``ResponseDecodeError`` stays as it is.
+    """
+    try:
+        yield
+    except ResponseDecodeError as error:
+        if _wire.is_safe_to_resend(method, path):
+            raise
+        raise OutcomeUnknownError(
+            f"{method} {path}: the server accepted it but its answer could not be read ({error})",
+            vm_name=vm_name,
+            ids=ids,
+        ) from error
 
 
 def _vm_id(vm: GpuVm) -> str:
