@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,6 +47,8 @@ class RecordedRequest:
         headers: The request headers; lookups ignore case.
         status: The status answered; 0 if the connection was dropped or no answer was sent.
         time: ``time.monotonic()`` when the request arrived.
+        answered_at: ``time.monotonic()`` when its answer went out; None until then (and for a
+            dropped connection).
     """
 
     method: str
@@ -55,6 +58,7 @@ class RecordedRequest:
     headers: dict[str, str]
     status: int
     time: float
+    answered_at: float | None = None
 
 
 class RequestLog:
@@ -70,7 +74,7 @@ class RequestLog:
 
     def answered(self, record: RecordedRequest, status: int) -> RecordedRequest:
         """Record the status sent for a logged request; return the updated entry."""
-        updated = dataclasses.replace(record, status=status)
+        updated = dataclasses.replace(record, status=status, answered_at=time.monotonic())
         for index in range(len(self.entries) - 1, -1, -1):
             if self.entries[index] is record:
                 self.entries[index] = updated
