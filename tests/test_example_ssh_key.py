@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from gpcn_async.testing import FakeGPCN
-from tests.test_examples import run_example
+from tests.test_examples import EXAMPLE_BLOCK, ROOT, load_example, run_example
 
 EXAMPLE = "examples/order_with_ssh_key.py"
 PUBLIC = (
@@ -43,3 +43,19 @@ async def test_the_example_uploads_a_key_into_an_empty_library(
     assert (key.name, key.public_key) == ("laptop", PUBLIC)
     assert order.json["sshKeyId"] == key.id
     assert "train-01 is Running in" in output
+
+
+GUIDE = (ROOT / "docs" / "guides" / "account.md").read_text()
+
+
+def test_the_guide_shows_the_example_files() -> None:
+    """Each example block of docs/guides/account.md is exactly the file the tests run."""
+    blocks = {match["path"]: match["code"] for match in EXAMPLE_BLOCK.finditer(GUIDE)}
+    assert set(blocks) == {EXAMPLE, "examples/testing_ssh_keys.py"}
+    for path, code in blocks.items():
+        assert (ROOT / path).read_text() == code
+
+
+async def test_the_fake_testing_example_passes() -> None:
+    """The guide's test of orders carrying an SSH key passes when run."""
+    await load_example("testing_ssh_keys").test_orders_carry_my_key()
