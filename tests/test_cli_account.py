@@ -10,7 +10,6 @@ import asyncio
 import json
 import stat
 import sys
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,23 +18,11 @@ import pytest
 
 from gpcn_async.cli import main
 from gpcn_async.testing import FakeGPCN
+from tests.test_cli import Run
 
 PUBLIC = (
     "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl user@host"
 )
-
-
-@dataclass(frozen=True)
-class Run:
-    """The outcome of one ``gpcn`` command."""
-
-    code: int
-    out: str
-    err: str
-
-    def json(self) -> Any:
-        """Stdout parsed as the one JSON document it must be."""
-        return json.loads(self.out)
 
 
 @pytest.fixture

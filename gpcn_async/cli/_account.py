@@ -17,7 +17,7 @@ import attrs
 from gpcn_async import AuthStatus, Datacenter, SshKeyEntry
 from gpcn_async.cli._commands import CommandError, Context, Handler, Outcome
 from gpcn_async.cli._files import write_private_file
-from gpcn_async.cli._render import MISSING, one_line, table
+from gpcn_async.cli._render import MISSING, _cell, table
 
 __all__ = [
     "add_commands",
@@ -41,15 +41,7 @@ EXPIRY_WARNING = timedelta(days=7)
 def _lines(rows: Sequence[tuple[str, object]]) -> str:
     """``name  value`` lines, aligned; a value not sent shows as ``-``."""
     width = max(len(name) for name, _ in rows)
-    return "\n".join(f"{name.ljust(width)}  {_text(value)}" for name, value in rows)
-
-
-def _text(value: object) -> str:
-    if value is None:
-        return MISSING
-    if isinstance(value, datetime):
-        return value.isoformat(timespec="seconds")
-    return one_line(str(value))
+    return "\n".join(f"{name.ljust(width)}  {_cell(value)}" for name, value in rows)
 
 
 def _details(key: SshKeyEntry) -> str:

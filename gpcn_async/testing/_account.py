@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from gpcn_async.testing._catalog import Catalog, DatacenterSpec
 from gpcn_async.testing._checks import require_text
@@ -133,25 +134,15 @@ class Account:
         for name, code, region, abbr, country in _SEED_OTHER_DATACENTERS:
             self.add_datacenter(name, code=code, region=region, country_abbr=abbr, country=country)
 
-    def add_datacenter(
-        self,
-        name: str,
-        *,
-        code: str | None = None,
-        region: str | None = None,
-        country_abbr: str = "US",
-        country: str = "United States",
-    ) -> DatacenterSpec:
-        """Add a datacenter without GPUs (arguments as for ``Catalog.add_datacenter``).
+    def add_datacenter(self, name: str, **place: Any) -> DatacenterSpec:
+        """Add a datacenter without GPUs (``place``: as for ``Catalog.add_datacenter``).
 
         Raises:
             ValueError: An empty name, or one already used by any datacenter.
         """
         if any(spec.name == name for spec in self.state.catalog.datacenters):
             raise ValueError(f"datacenter {name!r} is already in the catalog")
-        spec = self.other.add_datacenter(
-            name, code=code, region=region, country_abbr=country_abbr, country=country
-        )
+        spec = self.other.add_datacenter(name, **place)
         self.capabilities[spec.id] = Capabilities(gpu_enabled=False)
         return spec
 
