@@ -165,9 +165,7 @@ async def wait_all(
         }
 
 
-async def run(
-    sizes: Sequence[int], deadline: Deadline
-) -> tuple[list[Row], list[Row], list[Row]]:
+async def run(sizes: Sequence[int], deadline: Deadline) -> tuple[list[Row], list[Row], list[Row]]:
     """The three scenarios for each size; one row per size in each table."""
     request_rows: list[Row] = []
     wake_rows: list[Row] = []
@@ -216,9 +214,7 @@ def main() -> None:
     options.add_argument("--sizes", type=int, nargs="+", default=[10, 100, 500, 2000])
     options.add_argument("--max-seconds", type=float, default=90.0, help="overall time budget")
     args = options.parse_args()
-    request_rows, wake_rows, slow_rows = asyncio.run(
-        run(args.sizes, Deadline(args.max_seconds))
-    )
+    request_rows, wake_rows, slow_rows = asyncio.run(run(args.sizes, Deadline(args.max_seconds)))
     policy = (
         f"PollPolicy(interval={POLICY.interval}, max_interval={POLICY.max_interval}, "
         f"multiplier={POLICY.multiplier})"

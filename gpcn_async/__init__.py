@@ -39,12 +39,16 @@ from gpcn_async.errors import (
 )
 from gpcn_async.jobs import Job
 from gpcn_async.models import (
+    AuthStatus,
+    Credential,
     Datacenter,
     DatacenterAvailability,
+    GeneratedSshKey,
     GpuCountOffer,
     GpuSeries,
     GpuSpecs,
     GpuVm,
+    Grants,
     Inventory,
     InventoryError,
     JobState,
@@ -55,13 +59,18 @@ from gpcn_async.models import (
     RateLimitSnapshot,
     Sku,
     SshKey,
+    SshKeyAlgorithm,
+    SshKeyEntry,
 )
 from gpcn_async.policies import PollPolicy, RetryPolicy
+from gpcn_async.resources.datacenters import DatacentersClient
 from gpcn_async.resources.gpu import GpuClient
 from gpcn_async.resources.jobs import JobsClient
+from gpcn_async.resources.ssh_keys import SshKeysClient
 
 __all__ = [
     "APIError",
+    "AuthStatus",
     "AuthenticationError",
     "BadRequestError",
     "BulkError",
@@ -72,14 +81,18 @@ __all__ = [
     "ClientStateError",
     "ConfigurationError",
     "ConflictError",
+    "Credential",
     "Datacenter",
     "DatacenterAvailability",
+    "DatacentersClient",
     "GPCNError",
+    "GeneratedSshKey",
     "GpuClient",
     "GpuCountOffer",
     "GpuSeries",
     "GpuSpecs",
     "GpuVm",
+    "Grants",
     "InvalidRequestError",
     "Inventory",
     "InventoryError",
@@ -109,6 +122,9 @@ __all__ = [
     "ServerError",
     "Sku",
     "SshKey",
+    "SshKeyAlgorithm",
+    "SshKeyEntry",
+    "SshKeysClient",
     "TransportError",
     "__version__",
 ]

@@ -43,12 +43,15 @@ from cattrs.strategies import configure_union_passthrough
 from gpcn_async import _redact
 from gpcn_async.errors import ResponseDecodeError
 from gpcn_async.models import (
+    AuthStatus,
+    Credential,
     Datacenter,
     DatacenterAvailability,
     GpuCountOffer,
     GpuSeries,
     GpuSpecs,
     GpuVm,
+    Grants,
     Inventory,
     InventoryError,
     JobState,
@@ -57,18 +60,27 @@ from gpcn_async.models import (
     PageMeta,
     Sku,
     SshKey,
+    SshKeyAlgorithm,
+    SshKeyEntry,
 )
 from gpcn_async.models._bulk import BulkOutcome
+from gpcn_async.models._created import CreatedSshKey
 from gpcn_async.models._requests import GpuCreateRequest, GpuUpdateRequest
 
 __all__ = [
     "structure_accepted_jobs",
+    "structure_auth_status",
     "structure_bulk_outcomes",
+    "structure_created_ssh_key",
+    "structure_datacenter_page",
     "structure_inventory",
     "structure_job",
     "structure_jobs_response",
     "structure_page_meta",
     "structure_ssh_key",
+    "structure_ssh_key_algorithms",
+    "structure_ssh_key_entry",
+    "structure_ssh_key_page",
     "structure_vm",
     "structure_vm_page",
     "unstructure_create",
@@ -107,6 +119,14 @@ _AVAILABILITY_MOVES_SPEC: Final = {
     "datacenter.code": ("datacenterCode",),
 }
 """Inventory availability (both dialects): the datacenter's flat keys become one object."""
+
+_DATACENTER_MOVES_SPEC: Final = {
+    "regionName": ("region",),
+    "countryName": ("country",),
+    "countryAbbreviation": ("countryAbbr",),
+}
+"""Datacenter. The data-center list's rows say regionName, countryName, countryAbbreviation;
+the summary nested in GPU VMs says region, country, countryAbbr (gpcn-api-account.md §4.2)."""
 
 _JOB_MOVES_SPEC: Final = {
     "jobId": ("id",),
@@ -327,6 +347,18 @@ def _secret_text(value: Any, _: Any) -> str:
     raise _ShapeError(f"expected a non-empty string, got {got}")
 
 
+def _secret_or_empty(value: Any, _: Any) -> str:
+    """Structure hook for a secret that may be absent: a non-empty string, or "" for null."""
+    return "" if value is None else _secret_text(value, None)
+
+
+def _string_tuple(value: Any, _: Any) -> tuple[str, ...]:
+    """Structure hook for ``tuple[str, ...]``: a JSON array of strings (not any iterable)."""
+    if not isinstance(value, list):
+        raise _ShapeError(f"expected an array, got {_kind(value)}")
+    return tuple(_exact(item, str) for item in value)
+
+
 def _is_list(type_: Any) -> bool:
     return get_origin(type_) is list
 
@@ -476,7 +508,15 @@ configure_union_passthrough(int | str | None, _converter)
 _register(GpuSpecs, "GPU specs", memory_gib="memoryGiB", storage_gb="storageGB")
 _register(Sku, "a SKU", code="skuCode")
 _register(GpuCountOffer, "a GPU count", skus="availableSkus")
-_register(Datacenter, "a datacenter")
+_register(
+    Datacenter,
+    "a datacenter",
+    _DATACENTER_MOVES_SPEC,
+    region="regionName",
+    country="countryName",
+    country_code="countryAbbreviation",
+    continent="continentName",
+)
 
 
 def _gpu_count_entry(count: Any, entry: Any) -> Any:
@@ -510,6 +550,17 @@ _register(Inventory, "an inventory")
 _register(PageMeta, "page metadata")
 _register(GpuVm, "a GPU VM", _VM_MOVES_SPEC)
 _register(SshKey, "an SSH key", private_key=override(rename="privateKey", struct_hook=_secret_text))
+_register(SshKeyEntry, "an SSH key")
+_register(
+    CreatedSshKey,
+    "a new SSH key",
+    private_key=override(rename="privateKey", struct_hook=_secret_or_empty),
+)
+_register(SshKeyAlgorithm, "an SSH key algorithm")
+_converter.register_structure_hook_func(lambda type_: type_ == tuple[str, ...], _string_tuple)
+_register(Credential, "a credential")
+_register(Grants, "grants")
+_register(AuthStatus, "an auth check answer")
 
 _structure_job_fields: Final = make_dict_structure_fn(
     JobStatus,
@@ -595,7 +646,7 @@ _converter.register_unstructure_hook(GpuCreateRequest, _unstructure_create)
 _converter.register_unstructure_hook(GpuUpdateRequest, _unstructure_update)
 
 # Generate the remaining top-level hooks now rather than on the first response.
-for _type in (list[GpuVm], list[JobStatus], list[GpuSeries]):
+for _type in (list[GpuVm], list[JobStatus], list[GpuSeries], list[SshKeyEntry], list[Datacenter]):
     _converter.get_structure_hook(_type)
 
 
@@ -737,3 +788,95 @@ def unstructure_create(req: GpuCreateRequest) -> dict[str, Any]:
 def unstructure_update(req: GpuUpdateRequest) -> dict[str, Any]:
     """The JSON body of an update: only the fields given; None is sent as ``null``."""
     return _unstructure_update(req)
+
+
+def _page(data: Any, meta: Any, items_type: type[list[T]], what: str) -> Page[T]:
+    """Decode one page of a list: the envelope's ``data`` array and its ``meta``.
+
+    An answer without ``meta`` is taken as the whole list on one page (an assumption of
+    gpcn-api-account.md §8: the SSH-key list's pagination is not documented).
+    """
+    items = _decode(data, items_type, what)
+    if meta is None:
+        whole = PageMeta(
+            total=len(items),
+            page=1,
+            page_size=len(items),
+            total_pages=1,
+            has_next_page=False,
+            has_previous_page=False,
+        )
+        return Page(items=items, meta=whole)
+    return Page(items=items, meta=_decode(meta, PageMeta, what, "meta"))
+
+
+def structure_ssh_key_entry(data: Any) -> SshKeyEntry:
+    """Decode an SSH key of the library (the ``data`` of ``GET /resource/ssh-keys/{id}``).
+
+    The error raised for a bad body shows nothing of it: an answer to a generation that
+    carries the whole key holds its private key too.
+
+    Raises:
+        ResponseDecodeError: ``data`` is not an SSH key.
+    """
+    return _decode(data, SshKeyEntry, "an SSH key", secret=True)
+
+
+def structure_ssh_key_page(data: Any, meta: Any) -> Page[SshKeyEntry]:
+    """Decode one page of ``GET /resource/ssh-keys`` (no ``meta``: the whole library).
+
+    Raises:
+        ResponseDecodeError: ``data`` is not an array of SSH keys or ``meta`` is not pagination
+            metadata.
+    """
+    return _page(data, meta, list[SshKeyEntry], "a page of SSH keys")
+
+
+def structure_created_ssh_key(data: Any, *, generated: bool) -> CreatedSshKey:
+    """Decode the ``data`` of an SSH-key upload or generation: the new id, and more if sent.
+
+    ``name`` is set when the answer carries the whole key; ``private_key`` when it is a
+    generation's. The error raised for a bad body shows nothing of it (it may hold the
+    private key).
+
+    Raises:
+        ResponseDecodeError: no id, or (``generated``) no private key.
+    """
+    created = _decode(data, CreatedSshKey, "a new SSH key", secret=True)
+    if generated and not created.private_key:
+        raise ResponseDecodeError(
+            "unexpected shape for a new SSH key: expected a non-empty string, got null @ "
+            "data.private_key"
+        )
+    return created
+
+
+def structure_ssh_key_algorithms(data: Any) -> list[SshKeyAlgorithm]:
+    """Decode the ``data`` of ``GET /resource/ssh-keys/algorithms``.
+
+    Raises:
+        ResponseDecodeError: ``data`` is not an array of algorithms.
+    """
+    return _decode(data, list[SshKeyAlgorithm], "the SSH key algorithms")
+
+
+def structure_datacenter_page(data: Any, meta: Any) -> Page[Datacenter]:
+    """Decode one page of ``GET /resource/data-centers`` (no ``meta``: the whole list).
+
+    Raises:
+        ResponseDecodeError: ``data`` is not an array of datacenters or ``meta`` is not
+            pagination metadata.
+    """
+    return _page(data, meta, list[Datacenter], "a page of datacenters")
+
+
+def structure_auth_status(data: Any) -> AuthStatus:
+    """Decode the ``data`` of ``GET /auth/check``.
+
+    ``credential`` and ``grants`` (the vendor's client reads them) are each optional, so the
+    hub's session shape (``authenticated`` and ``user``) decodes too, without them.
+
+    Raises:
+        ResponseDecodeError: ``data`` is not an auth check answer.
+    """
+    return _decode(data, AuthStatus, "an auth check answer")

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Awaitable, Callable
-from typing import TypeVar
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
+from typing import Any, TypeVar
 
+from gpcn_async import _wire
+from gpcn_async._transport import Transport
+from gpcn_async._validate import MAX_PAGE_LIMIT
 from gpcn_async.models import Page
 
 T = TypeVar("T")
@@ -35,3 +38,24 @@ async def iterate_pages(
             return
         previous = current
         number += 1
+
+
+async def fetch_all(
+    transport: Transport,
+    path: str,
+    filters: Mapping[str, object],
+    decode: Callable[[Any, Any], Page[T]],
+    key: Callable[[T], str],
+) -> list[T]:
+    """Every item of a list endpoint, read page after page of the largest size (100).
+
+    ``filters`` become query parameters (None left out, booleans as ``true``/``false``);
+    ``decode`` turns an answer's ``data`` and ``meta`` into a page.
+    """
+
+    async def fetch(number: int) -> Page[T]:
+        params = _wire.query_params({"page": number, "limit": MAX_PAGE_LIMIT, **filters})
+        response = await transport.request("GET", path, params=params)
+        return response.decode(decode, response.meta)
+
+    return [item async for item in iterate_pages(fetch, key)]

@@ -52,15 +52,15 @@ class Response(NamedTuple):
     sent: float = 0.0
     secrets: tuple[str, ...] = ()
 
-    def decode(self, structure: Callable[..., T], *args: Any) -> T:
-        """``structure(self.data, *args)``; a ``ResponseDecodeError`` gets this answer's status.
+    def decode(self, structure: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """``structure(self.data, ...)``; a ``ResponseDecodeError`` gets this answer's status.
 
         The converter sees only the body; the status and the client's own key are the
         transport's, so they are added here: every unreadable answer says which status it came
         with, and its snippet never shows the key, whatever it looks like.
         """
         try:
-            return structure(self.data, *args)
+            return structure(self.data, *args, **kwargs)
         except ResponseDecodeError as error:
             if error.status is None:
                 error.status = self.status

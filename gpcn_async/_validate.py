@@ -6,7 +6,9 @@ wherever it is taken.
 
 from __future__ import annotations
 
+import binascii
 import math
+import re
 from collections.abc import Iterable
 from typing import Final
 
@@ -152,3 +154,88 @@ def positive_int(value: object, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise InvalidRequestError(f"{name} must be an int >= 1, got {value!r}")
     return value
+
+
+# -- SSH keys ---------------------------------------------------------------------------------
+
+SSH_KEY_ALGORITHMS: Final = ("ed25519", "rsa-2048", "rsa-4096", "ecdsa-p256")
+"""The algorithms the server generates key pairs with (gpcn-api-account.md §3.5)."""
+MAX_SSH_KEY_NAME: Final = 30
+# The server's own rule (the vendor's NameValidator): ASCII letters and digits at both ends.
+_SSH_KEY_NAME: Final = re.compile(r"[a-zA-Z0-9](?:[a-zA-Z0-9 .\-_()'#]*[a-zA-Z0-9])?")
+_KEY_TYPE: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9@._+-]*")
+_PREVIEW: Final = 40
+
+
+def ssh_key_name(value: object, name: str = "name") -> str:
+    """An SSH key's name as the server accepts it (1 to 30 characters of a restricted set).
+
+    Letters, digits, space and ``. - _ ( ) ' #``, beginning and ending with a letter or a
+    digit (ASCII only). The server trims a name before checking it, so one with outer blanks
+    would be stored under another name: it is refused here.
+    """
+    if not isinstance(value, str) or not value:
+        raise InvalidRequestError(f"{name} must be a non-empty string, got {value!r}")
+    if len(value) > MAX_SSH_KEY_NAME:
+        raise InvalidRequestError(
+            f"{name} must be at most {MAX_SSH_KEY_NAME} characters, got {len(value)}: {value!r}"
+        )
+    if _SSH_KEY_NAME.fullmatch(value) is None:
+        raise InvalidRequestError(
+            f"{name} may contain only letters, digits, spaces and . - _ ( ) ' #, and must "
+            f"begin and end with a letter or a digit, got {value!r}"
+        )
+    return value
+
+
+def public_key(value: object, name: str = "public_key") -> str:
+    """One line of OpenSSH public key, ``<type> <base64> [comment]``, without outer blanks.
+
+    A key read from a ``.pub`` file keeps its final newline: outer blanks are dropped. A
+    private key given by mistake is refused without being quoted.
+    """
+    if not isinstance(value, str):
+        raise InvalidRequestError(f"{name} must be a string, got {type(value).__name__}")
+    if "PRIVATE KEY" in value:
+        raise InvalidRequestError(
+            f"{name} holds a private key (not shown); pass the public key, the .pub file"
+        )
+    key = value.strip()
+    parts = key.split(maxsplit=2)
+    if (
+        any(char in key for char in "\r\n\0")
+        or len(parts) < 2
+        or _KEY_TYPE.fullmatch(parts[0]) is None
+        or not _is_base64(parts[1])
+    ):
+        shown = repr(value[:_PREVIEW]) + ("..." if len(value) > _PREVIEW else "")
+        raise InvalidRequestError(
+            f"{name} must be one line of OpenSSH public key, '<type> <base64> [comment]' "
+            f"such as 'ssh-ed25519 AAAAC3Nza... you@host', got {shown}"
+        )
+    return key
+
+
+def _is_base64(text: str) -> bool:
+    try:
+        binascii.a2b_base64(text, strict_mode=True)
+    except binascii.Error:
+        return False
+    return True
+
+
+def ssh_key_algorithm(value: object) -> str:
+    """One of the algorithms the server generates key pairs with."""
+    if not isinstance(value, str) or value not in SSH_KEY_ALGORITHMS:
+        raise InvalidRequestError(
+            f"algorithm must be one of {', '.join(SSH_KEY_ALGORITHMS)}, got {value!r}"
+        )
+    return value
+
+
+def passphrase(value: object) -> str | None:
+    """None, or a non-empty string; the message never shows the value (it is a secret)."""
+    if value is None or (isinstance(value, str) and value):
+        return value
+    got = "an empty string" if value == "" else f"a {type(value).__name__}"
+    raise InvalidRequestError(f"passphrase must be a non-empty string or None, got {got}")

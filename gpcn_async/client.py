@@ -15,10 +15,13 @@ from gpcn_async._poller import Poller
 from gpcn_async._transport import Transport
 from gpcn_async.errors import ConfigurationError
 from gpcn_async.jobs import no_result
-from gpcn_async.models import RateLimitSnapshot
+from gpcn_async.models import AuthStatus, RateLimitSnapshot
 from gpcn_async.policies import PollPolicy, RetryPolicy
+from gpcn_async.resources.auth import AuthClient
+from gpcn_async.resources.datacenters import DatacentersClient
 from gpcn_async.resources.gpu import ACTION_JOBS, CREATE_JOB, GpuClient
 from gpcn_async.resources.jobs import JobsClient
+from gpcn_async.resources.ssh_keys import SshKeysClient
 
 if TYPE_CHECKING:
     import aiohttp
@@ -108,6 +111,11 @@ class Client:
         results = {CREATE_JOB: self.gpu._created_vm, **dict.fromkeys(ACTION_JOBS, no_result)}
         self.jobs = JobsClient(self._transport, self._poller, self._poll, results=results)
         """Jobs by id: attach to or resume a job started elsewhere, or read statuses in batches."""
+        self.ssh_keys = SshKeysClient(self._transport)
+        """The account's SSH-key library (a reference-dialect create needs a key's id)."""
+        self.datacenters = DatacentersClient(self._transport)
+        """The datacenters the API key can see."""
+        self._auth = AuthClient(self._transport)
 
     @property
     def base_url(self) -> str:
@@ -140,6 +148,18 @@ class Client:
             remaining=headers.remaining,
             reset_at=datetime.fromtimestamp(headers.reset, UTC),
         )
+
+    async def auth_check(self) -> AuthStatus:
+        """Check the API key: whether it is accepted, what kind, until when, with what rights.
+
+        The cheapest authenticated call; it needs no permission.
+
+        Raises:
+            AuthenticationError: the key was rejected (401); the message lists the likely
+                causes (revoked, expired, disabled, not bound to an entity...).
+            NotFoundError: no auth-check route at the base URL: is it the GPCN API's?
+        """
+        return await self._auth.check()
 
     async def request(
         self,

@@ -51,6 +51,12 @@ CONTRACT_NAMES = [
     "PageMeta",
     "SshKey",
     "RateLimitSnapshot",
+    "SshKeyEntry",
+    "GeneratedSshKey",
+    "SshKeyAlgorithm",
+    "AuthStatus",
+    "Credential",
+    "Grants",
 ]
 
 

@@ -7,6 +7,7 @@ import math
 from typing import NoReturn
 
 from gpcn_async import __version__
+from gpcn_async.cli import _account
 from gpcn_async.cli import _commands as commands
 
 __all__ = ["Parser", "build_parser"]
@@ -221,6 +222,8 @@ def build_parser() -> Parser:
         child = jobs_sub.add_parser(name, parents=[common], help=help_text, description=help_text)
         child.add_argument("job_ids", nargs="+", metavar="JOB_ID", help="the id of a job")
         child.set_defaults(handler=handler)
+
+    _account.add_commands(sub, common)
 
     run_demo = command(
         "demo",

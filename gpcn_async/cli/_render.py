@@ -13,7 +13,7 @@ from typing import cast
 
 import attrs
 
-from gpcn_async import GPCNError, GpuVm, Inventory, JobStatus, Offer, SshKey
+from gpcn_async import GeneratedSshKey, GPCNError, GpuVm, Inventory, JobStatus, Offer, SshKey
 
 __all__ = [
     "describe_status",
@@ -63,10 +63,13 @@ def jsonable(value: object) -> object:
     """A JSON-ready copy of an SDK value: attrs models become dicts with their field names.
 
     Datetimes become ISO 8601 strings and enums their values. An ``SshKey`` shows only its
-    ``vm_id``: the private key never reaches a JSON document by this way.
+    ``vm_id`` and a ``GeneratedSshKey`` only its ``key``: a private key never reaches a JSON
+    document by this way.
     """
     if isinstance(value, SshKey):
         value = {"vm_id": value.vm_id}
+    elif isinstance(value, GeneratedSshKey):
+        value = {"key": value.key}
     elif attrs.has(type(value)):
         fields = attrs.fields(cast("type[attrs.AttrsInstance]", type(value)))
         value = {field.name: getattr(value, field.name) for field in fields}

@@ -5,6 +5,14 @@ Request bodies live in the internal ``gpcn_async.models._requests``.
 """
 
 from gpcn_async.models._common import Page, PageMeta, RateLimitSnapshot
+from gpcn_async.models.account import (
+    AuthStatus,
+    Credential,
+    GeneratedSshKey,
+    Grants,
+    SshKeyAlgorithm,
+    SshKeyEntry,
+)
 from gpcn_async.models.gpu import (
     Datacenter,
     DatacenterAvailability,
@@ -21,12 +29,16 @@ from gpcn_async.models.gpu import (
 from gpcn_async.models.jobs import JobState, JobStatus
 
 __all__ = [
+    "AuthStatus",
+    "Credential",
     "Datacenter",
     "DatacenterAvailability",
+    "GeneratedSshKey",
     "GpuCountOffer",
     "GpuSeries",
     "GpuSpecs",
     "GpuVm",
+    "Grants",
     "Inventory",
     "InventoryError",
     "JobState",
@@ -37,4 +49,6 @@ __all__ = [
     "RateLimitSnapshot",
     "Sku",
     "SshKey",
+    "SshKeyAlgorithm",
+    "SshKeyEntry",
 ]

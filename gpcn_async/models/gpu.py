@@ -28,19 +28,36 @@ __all__ = [
 
 @attrs.frozen
 class Datacenter:
-    """A datacenter GPUs can be ordered in.
+    """A datacenter: where GPUs (and other resources) can be ordered.
+
+    The same class serves the inventory's offers and ``gpcn.datacenters.list()``; a field the
+    answer lacks is None (the inventory sends only id, name and code).
 
     Attributes:
         id: the datacenter's id (pass it as ``datacenter_id``).
         name: its display name, such as ``"US East 1"``.
         code: its short code, such as ``"KAN-1"``, when the server sends one.
         region: its region, such as ``"US Central"``, when the server sends one.
+        country: its country's name, such as ``"United States"``.
+        country_code: its country's two-letter code, such as ``"US"``.
+        continent: its continent's name, such as ``"North America"``.
+        gpu_enabled: whether GPUs can be ordered there.
+        vpc_capable: whether it offers VPCs.
+        l2_capable: whether it offers layer-2 networking.
+        custom_images: whether it accepts custom images.
     """
 
     id: str
     name: str
     code: str | None = None
     region: str | None = None
+    country: str | None = None
+    country_code: str | None = None
+    continent: str | None = None
+    gpu_enabled: bool | None = None
+    vpc_capable: bool | None = None
+    l2_capable: bool | None = None
+    custom_images: bool | None = None
 
 
 @attrs.frozen

@@ -1,8 +1,8 @@
 """Testing support: ``FakeGPCN``, a fake GPCN API served over real HTTP on 127.0.0.1.
 
-The fake speaks either wire dialect (``"guide"`` or ``"reference"``), keeps a catalog, VMs and jobs
-in memory, scripts job progress and outcomes, enforces a rate limit, logs every request and
-injects faults::
+The fake speaks either wire dialect (``"guide"`` or ``"reference"``), keeps a catalog, VMs, jobs
+and an SSH-key library in memory, scripts job progress and outcomes, enforces a rate limit, logs
+every request and injects faults::
 
     from gpcn_async.testing import FakeGPCN
 
@@ -23,6 +23,7 @@ It is built on ``aiohttp.web`` and the standard library only: it never uses the 
 converters, so it checks the wire contract independently of the client code.
 """
 
+from gpcn_async.testing._account import SshKeyRecord
 from gpcn_async.testing._catalog import DatacenterSpec, SeriesSpec, Sku
 from gpcn_async.testing._faults import Fault, RandomFaults
 from gpcn_async.testing._jobs import JobRecord, JobScript
@@ -41,6 +42,7 @@ __all__ = [
     "RecordedRequest",
     "SeriesSpec",
     "Sku",
+    "SshKeyRecord",
     "VmRecord",
     "gateway_page",
 ]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -75,9 +75,11 @@ Handler = Callable[[Call, tuple[str, ...]], Reply]
 
 
 class Api:
-    """Routes requests to the endpoint handlers of one dialect."""
+    """Routes requests to the endpoint handlers of one dialect (``extra``: more routes)."""
 
-    def __init__(self, state: State, dialect: str) -> None:
+    def __init__(
+        self, state: State, dialect: str, extra: Sequence[tuple[str, str, Handler]] = ()
+    ) -> None:
         self.state = state
         self.dialect = dialect
         vm = r"/resource/gpu/([^/]+)"
@@ -93,6 +95,7 @@ class Api:
             ("PUT", vm, self.update),
             ("DELETE", vm, self.delete),
             ("POST", r"/resource/jobs", self.poll),
+            *extra,
         ]
         self._routes = [
             (method, re.compile(pattern), handler) for method, pattern, handler in table

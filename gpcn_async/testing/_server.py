@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING, Any, Self
 
 from aiohttp import web
 
+from gpcn_async.testing._account import Account, AccountScripting
+from gpcn_async.testing._account_api import AccountApi
 from gpcn_async.testing._api import Api, Call
 from gpcn_async.testing._catalog import Catalog, DatacenterSpec, SeriesSpec, Sku
 from gpcn_async.testing._checks import (
@@ -106,7 +108,7 @@ def _is_gpu_path(path: str) -> bool:
     return path == "/resource/gpu" or path.startswith("/resource/gpu/")
 
 
-class FakeGPCN:
+class FakeGPCN(AccountScripting):
     """A fake GPCN API server for tests, speaking the ``"guide"`` or ``"reference"`` dialect.
 
     Use it as an async context manager; it listens on 127.0.0.1 only::
@@ -120,6 +122,8 @@ class FakeGPCN:
     - catalog: ``series``, ``datacenters``, ``add_series``, ``add_datacenter``,
       ``set_availability``, ``is_available``, ``clear_availability``, ``skus``, ``set_skus``;
     - VMs: ``add_vm``, ``vms``, ``created_vm_count``;
+    - account: ``add_ssh_key``, ``ssh_keys``, ``add_non_gpu_datacenter``,
+      ``set_datacenter_capabilities``, ``set_credential`` (what the auth check says);
     - jobs: ``script_jobs`` (defaults), ``script_next_jobs``, ``script_job``, ``add_job``,
       ``finish_job``, ``jobs``, ``poll_count``;
     - faults: ``inject`` (status, body, headers, delay, disconnect, after commit),
@@ -148,7 +152,8 @@ class FakeGPCN:
         gpu_enabled: When False every ``/resource/gpu...`` endpoint answers 403.
         job_polls: By default a job finishes on its ``job_polls``-th poll.
         job_duration: When given, jobs finish this many seconds after creation instead.
-        seed_catalog: Start with 3 series, 3 datacenters and some availability.
+        seed_catalog: Start with 3 series, 3 datacenters and some availability (and 2
+            datacenters without GPUs, which only the data-center list shows).
         seed_vms: Start with this many ``Running`` VMs (``vm-0001``, ...), spread over the
             catalog's series and datacenters; needs ``seed_catalog``.
         clock_skew: How many seconds the fake's wall clock is ahead of this machine's (negative:
@@ -215,7 +220,10 @@ class FakeGPCN:
             wall=self._wall_datetime,
         )
         self._state.gpu_enabled = bool(gpu_enabled)
-        self._api = Api(self._state, dialect)
+        self._account = Account(self._state, self.api_key)
+        if seed_catalog:
+            self._account.seed()
+        self._api = Api(self._state, dialect, AccountApi(self._account, dialect).routes())
         self._limiter = FixedWindowLimiter(rate_limit, rate_window, rate_alignment)
         self._faults = FaultTable()
         self._log = RequestLog()

@@ -1,0 +1,61 @@
+"""The SSH-key order example runs against FakeGPCN over real HTTP, in both dialects."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gpcn_async.testing import FakeGPCN
+from tests.test_examples import EXAMPLE_BLOCK, ROOT, load_example, run_example
+
+EXAMPLE = "examples/order_with_ssh_key.py"
+PUBLIC = (
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl user@host"
+)
+
+
+async def test_the_example_orders_with_a_key_of_the_library(dialect: str) -> None:
+    """With a key in the library, the example orders one VM that carries that key."""
+    async with FakeGPCN(dialect=dialect, job_polls=1) as fake:
+        key_id = fake.add_ssh_key("workstation", PUBLIC)
+        output = await run_example(EXAMPLE, fake)
+        [order] = fake.requests_to("POST", "/resource/gpu")
+    assert "API key fake-key" in output
+    assert "SSH key workstation (ed25519)" in output
+    assert "train-01 is Running in" in output
+    assert order.json["sshKeyId"] == key_id
+    assert fake.created_vm_count == 1
+    assert ("skuCode" in order.json) == (dialect == "reference")
+
+
+async def test_the_example_uploads_a_key_into_an_empty_library(
+    dialect: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With an empty library, the example uploads the public key file, then orders with it."""
+    public_key_file = tmp_path / "id_ed25519.pub"
+    public_key_file.write_text(PUBLIC + "\n")
+    monkeypatch.setenv("SSH_PUBLIC_KEY", str(public_key_file))
+    async with FakeGPCN(dialect=dialect, job_polls=1) as fake:
+        output = await run_example(EXAMPLE, fake)
+        [key] = fake.ssh_keys.values()
+        [order] = fake.requests_to("POST", "/resource/gpu")
+    assert (key.name, key.public_key) == ("laptop", PUBLIC)
+    assert order.json["sshKeyId"] == key.id
+    assert "train-01 is Running in" in output
+
+
+GUIDE = (ROOT / "docs" / "guides" / "account.md").read_text()
+
+
+def test_the_guide_shows_the_example_files() -> None:
+    """Each example block of docs/guides/account.md is exactly the file the tests run."""
+    blocks = {match["path"]: match["code"] for match in EXAMPLE_BLOCK.finditer(GUIDE)}
+    assert set(blocks) == {EXAMPLE, "examples/testing_ssh_keys.py"}
+    for path, code in blocks.items():
+        assert (ROOT / path).read_text() == code
+
+
+async def test_the_fake_testing_example_passes() -> None:
+    """The guide's test of orders carrying an SSH key passes when run."""
+    await load_example("testing_ssh_keys").test_orders_carry_my_key()
