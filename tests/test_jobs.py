@@ -15,7 +15,6 @@ from gpcn_async import (
     Client,
     GpuVm,
     InvalidRequestError,
-    Job,
     JobCancelledError,
     JobFailedError,
     JobNotFoundError,
@@ -29,7 +28,7 @@ from gpcn_async import (
 )
 from gpcn_async._poller import next_poll_delay, poll_schedule
 from gpcn_async.testing import FakeGPCN, RecordedRequest
-from tests.support import eventually
+from tests.support import eventually, order_vm
 
 POLL = ("POST", "/resource/jobs")
 
@@ -43,16 +42,6 @@ def poll_rounds(requests: list[RecordedRequest], gap: float) -> list[list[Record
         else:
             rounds.append([request])
     return rounds
-
-
-async def order_vm(fake: FakeGPCN, gpcn: Client, name: str = "train-01") -> Job[GpuVm]:
-    """Order a VM through the client and return its job (no waiting)."""
-    series, datacenter = fake.series[0], fake.datacenters[0]
-    fake.set_availability(series.code, datacenter.id, 1, available=True)
-    series_id: int | str = series.guide_id if fake.dialect == "guide" else series.id
-    return await gpcn.gpu.create(
-        name=name, datacenter_id=datacenter.id, series_id=series_id, gpu_count=1
-    )
 
 
 async def create_vm_job(fake: FakeGPCN, gpcn: Client, name: str = "train-01") -> str:

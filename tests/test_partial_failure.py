@@ -18,7 +18,6 @@ from gpcn_async import (
     ConflictError,
     GpuVm,
     InvalidRequestError,
-    Job,
     JobFailedError,
     JobNotFoundError,
     JobState,
@@ -29,7 +28,7 @@ from gpcn_async import (
     ResponseDecodeError,
 )
 from gpcn_async.testing import FakeGPCN
-from tests.support import eventually
+from tests.support import eventually, order_vm
 
 POLL = ("POST", "/resource/jobs")
 FAST = PollPolicy(interval=0.01, max_interval=0.05, timeout=10.0)
@@ -38,16 +37,6 @@ FAST = PollPolicy(interval=0.01, max_interval=0.05, timeout=10.0)
 def ids_polled(fake: FakeGPCN) -> list[list[str]]:
     """The ids of each poll request the fake received, in order."""
     return [list(request.json["jobIds"]) for request in fake.requests_to(*POLL)]
-
-
-async def order_vm(fake: FakeGPCN, gpcn: Client, name: str = "train-0") -> Job[GpuVm]:
-    """Order one VM on an offer made available; return its job."""
-    series, datacenter = fake.series[0], fake.datacenters[0]
-    fake.set_availability(series.code, datacenter.id, 1, available=True)
-    series_id: int | str = series.guide_id if fake.dialect == "guide" else series.id
-    return await gpcn.gpu.create(
-        name=name, datacenter_id=datacenter.id, series_id=series_id, gpu_count=1
-    )
 
 
 # -- no head-of-line blocking -------------------------------------------------------------------
