@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from types import SimpleNamespace
 from typing import Any, Final, NamedTuple, TypeVar
 
@@ -312,8 +312,7 @@ class Transport:
             background=background,
             safe=_wire.is_safe_to_resend(method, path),
         )
-        delays = backoff.expo(factor=self._base_delay, max_value=self._max_delay)
-        next(delays)  # expo yields once before its first delay, as backoff primes it
+        delays: Iterator[float] | None = None  # made at the first failure: most calls have none
         while True:
             try:
                 return await self._attempt(call)
@@ -323,6 +322,9 @@ class Transport:
                 raise error from error.__cause__
             # A 429 that named its wait has paused the shared limiter for that long already.
             named_wait = isinstance(error, RateLimitError) and error.retry_after is not None
+            if delays is None:
+                delays = backoff.expo(factor=self._base_delay, max_value=self._max_delay)
+                next(delays)  # expo yields once before its first delay, as backoff primes it
             wait = 0.0 if named_wait else backoff.full_jitter(next(delays))
             logger.info(
                 "retrying %s %s in %.3f s after: %s (attempt %d of %d)",
