@@ -150,6 +150,7 @@ class Transport:
         max_connections: int,
         retry: RetryPolicy,
         session: aiohttp.ClientSession | None,
+        trust_env: bool = True,
     ) -> None:
         self._headers = _wire.request_headers(api_key, __version__)
         # Hidden wherever an answer or an error message echoes it, whatever its shape.
@@ -161,6 +162,7 @@ class Transport:
             raise ConfigurationError(f"session must be an aiohttp.ClientSession, got {session!r}")
         self._borrowed = session is not None
         self._session = session
+        self._trust_env = trust_env
         self._slots = asyncio.Semaphore(max_connections)
         self._limiter = RateLimiter(max_wait=retry.max_rate_limit_wait)
         self._max_rate_limit_wait = retry.max_rate_limit_wait
@@ -215,6 +217,7 @@ class Transport:
                 connector=aiohttp.TCPConnector(limit=self._max_connections),
                 timeout=self._timeout,
                 middlewares=(_no_resend_middleware,),
+                trust_env=self._trust_env,  # HTTP(S)_PROXY and NO_PROXY, as httpx and requests
             )
         elif self._session.closed:
             raise TransportError("the aiohttp session passed as session= has been closed")

@@ -309,6 +309,8 @@ class FakeGPCN:
             "base_url": self.url,
             "retry": RetryPolicy(base_delay=0.001, max_delay=0.01, max_rate_limit_wait=5.0),
             "poll": PollPolicy(interval=0.005, max_interval=0.05, timeout=10.0),
+            # The fake is on this machine: a proxy from the environment must not stand between.
+            "trust_env": False,
         }
         options.update(kwargs)
         return Client(**options)
