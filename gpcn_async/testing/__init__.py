@@ -23,13 +23,19 @@ It is built on ``aiohttp.web`` and the standard library only: it never uses the 
 converters, so it checks the wire contract independently of the client code.
 """
 
-from gpcn_async.testing._catalog import DatacenterSpec, SeriesSpec, Sku
-from gpcn_async.testing._faults import Fault, RandomFaults
-from gpcn_async.testing._jobs import JobRecord, JobScript
-from gpcn_async.testing._log import RecordedRequest
-from gpcn_async.testing._render import gateway_page
-from gpcn_async.testing._server import FakeGPCN
-from gpcn_async.testing._state import VmRecord
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from gpcn_async.testing._catalog import DatacenterSpec, SeriesSpec, Sku
+    from gpcn_async.testing._faults import Fault, RandomFaults
+    from gpcn_async.testing._jobs import JobRecord, JobScript
+    from gpcn_async.testing._log import RecordedRequest
+    from gpcn_async.testing._render import gateway_page
+    from gpcn_async.testing._server import FakeGPCN
+    from gpcn_async.testing._state import VmRecord
 
 __all__ = [
     "DatacenterSpec",
@@ -44,3 +50,34 @@ __all__ = [
     "VmRecord",
     "gateway_page",
 ]
+
+# Each public name's module, imported on first use: Python imports this package before any of
+# its modules, so the pytest plugin (loaded by every pytest run) would otherwise load the whole
+# fake and aiohttp.web with it.
+_MODULES = {
+    "DatacenterSpec": "_catalog",
+    "FakeGPCN": "_server",
+    "Fault": "_faults",
+    "JobRecord": "_jobs",
+    "JobScript": "_jobs",
+    "RandomFaults": "_faults",
+    "RecordedRequest": "_log",
+    "SeriesSpec": "_catalog",
+    "Sku": "_catalog",
+    "VmRecord": "_state",
+    "gateway_page": "_render",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Import a public name on first use (PEP 562)."""
+    module = _MODULES.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value  # later lookups find it directly
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
