@@ -72,7 +72,7 @@ class Outcome:
     """What a command produced.
 
     Attributes:
-        document: the result for ``--json`` (SDK models are turned into JSON by ``jsonable``).
+        document: the result for ``--json`` (SDK models in it are written as their ``to_dict()``).
         text: the result for people, printed on stdout.
         failure: when set, the command failed (exit status 1) and this line goes to stderr.
         note: a line for people that is not the result (printed on stderr, not with ``--json``).
