@@ -400,9 +400,10 @@ class Transport:
             return _RetryableFailure(error)
         if decision is _wire.Decision.OUTCOME_UNKNOWN:
             vm_name, ids = _wire.outcome_subject(call.method, call.path, call.json)
+            # The error already names the request ("POST /resource/gpu: ..." or "HTTP 503 on
+            # POST /resource/gpu: ..."): prefixing it again would say it twice.
             unknown = OutcomeUnknownError(
-                f"{call.method} {call.path}: {error}; the server may have acted on it, so it "
-                "was not sent again",
+                f"{error}; the server may have acted on it, so it was not sent again",
                 vm_name=vm_name,
                 ids=ids,
             )

@@ -17,8 +17,6 @@ from gpcn_async import Client, ConfigurationError, RetryPolicy, TransportError
 from gpcn_async.cli import main
 from tests.support import LoopThread
 
-PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY")
-
 
 @dataclass
 class Listener:
@@ -72,11 +70,8 @@ async def origin() -> AsyncIterator[Listener]:
 
 
 @pytest.fixture(autouse=True)
-def no_proxy_settings(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No test here sees the machine's own proxy settings (either case) or GPCN settings."""
-    for name in PROXY_VARIABLES:
-        monkeypatch.delenv(name, raising=False)
-        monkeypatch.delenv(name.lower(), raising=False)
+def no_gpcn_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test here sees GPCN settings from outside (conftest.py removes proxy settings)."""
     monkeypatch.delenv("GPCN_API_KEY", raising=False)
     monkeypatch.delenv("GPCN_BASE_URL", raising=False)
 
