@@ -32,10 +32,12 @@ _Policy = TypeVar("_Policy", RetryPolicy, PollPolicy)
 class Client:
     """An asynchronous client of the GPCN GPU API.
 
-    Use it as an async context manager, or call ``aclose()`` when done::
+    Use it as an async context manager, or call ``aclose()`` when done:
 
-        async with Client() as gpcn:  # key from GPCN_API_KEY
-            ...
+    ```python
+    async with Client() as gpcn:  # key from GPCN_API_KEY
+        ...
+    ```
 
     Args:
         api_key: the API key (``gpcn_...``); defaults to the ``GPCN_API_KEY`` environment

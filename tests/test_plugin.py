@@ -18,7 +18,7 @@ import gpcn_async.testing
 pytest_plugins = ["pytester"]
 
 ROOT = Path(__file__).parent.parent
-# The README's plugin example, run here because it needs the plugin's fixtures.
+# The testing guide's plugin example (docs/guides/testing.md), run here: it needs the plugin.
 EXAMPLE = ROOT / "examples" / "testing_with_plugin.py"
 
 INI = """
@@ -187,7 +187,7 @@ def test_bad_markers_fail_with_a_clear_message(pytester: pytest.Pytester) -> Non
 
 
 def test_readme_example_passes(pytester: pytest.Pytester) -> None:
-    """The README's plugin example passes: 5 tests, each in both dialects."""
+    """The testing guide's plugin example passes: 5 tests, each in both dialects."""
     pytester.makeini(INI.format(mode="auto"))
     pytester.makepyfile(test_example=EXAMPLE.read_text())
     result = pytester.runpytest()

@@ -2,14 +2,16 @@
 
 The fake speaks either wire dialect (``"guide"`` or ``"reference"``), keeps a catalog, VMs and jobs
 in memory, scripts job progress and outcomes, enforces a rate limit, logs every request and
-injects faults::
+injects faults:
 
-    from gpcn_async.testing import FakeGPCN
+```python
+from gpcn_async.testing import FakeGPCN
 
-    async with FakeGPCN(dialect="guide") as fake:
-        fake.inject("POST", "/resource/gpu", status=503)
-        async with fake.client() as gpcn:
-            ...
+async with FakeGPCN(dialect="guide") as fake:
+    fake.inject("POST", "/resource/gpu", status=503)
+    async with fake.client() as gpcn:
+        ...
+```
 
 Three ways to use it:
 

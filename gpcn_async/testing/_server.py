@@ -109,11 +109,13 @@ def _is_gpu_path(path: str) -> bool:
 class FakeGPCN:
     """A fake GPCN API server for tests, speaking the ``"guide"`` or ``"reference"`` dialect.
 
-    Use it as an async context manager; it listens on 127.0.0.1 only::
+    Use it as an async context manager; it listens on 127.0.0.1 only:
 
-        async with FakeGPCN(dialect="guide") as fake:
-            async with fake.client() as gpcn:
-                vm = await (await gpcn.gpu.create(...)).wait()
+    ```python
+    async with FakeGPCN(dialect="guide") as fake:
+        async with fake.client() as gpcn:
+            vm = await (await gpcn.gpu.create(...)).wait()
+    ```
 
     What a test can script, by group of methods:
 

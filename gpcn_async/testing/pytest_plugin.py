@@ -15,13 +15,15 @@ Fixtures:
 - ``gpcn_dialect``: the dialect, ``"reference"`` unless a marker, a parametrization or your own
   fixture of that name says otherwise.
 
-Markers (on a test, a class, or a module's ``pytestmark``)::
+Markers (on a test, a class, or a module's ``pytestmark``):
 
-    @pytest.mark.gpcn_dialect("guide")  # this dialect
-    @pytest.mark.gpcn_dialect("guide", "reference")  # the test runs once per dialect
-    @pytest.mark.gpcn_fake(job_polls=1, seed_vms=3)  # FakeGPCN options (not dialect)
-    @pytest.mark.gpcn_client(poll=PollPolicy(timeout=1.0))  # Client options
-    async def test_lists(gpcn_client, gpcn_fake): ...
+```python
+@pytest.mark.gpcn_dialect("guide")  # this dialect
+@pytest.mark.gpcn_dialect("guide", "reference")  # the test runs once per dialect
+@pytest.mark.gpcn_fake(job_polls=1, seed_vms=3)  # FakeGPCN options (not dialect)
+@pytest.mark.gpcn_client(poll=PollPolicy(timeout=1.0))  # Client options
+async def test_lists(gpcn_client, gpcn_fake): ...
+```
 
 For ``gpcn_fake`` and ``gpcn_client`` the marker closest to the test wins for each option.
 Parametrizing ``gpcn_dialect`` directly (``@pytest.mark.parametrize("gpcn_dialect", [...])``)
