@@ -30,6 +30,16 @@ from gpcn_async.testing import FakeGPCN
 
 MISSING = "00000000-0000-4000-8000-00000000dead"
 FAST = ("--poll-interval", "0.01")
+ORDER_AND_WAIT = (
+    "create",
+    "--name",
+    "train-01",
+    "--code",
+    "nvidia-h100",
+    "--gpu-count",
+    "1",
+    "--wait",
+)
 
 
 @dataclass(frozen=True)
@@ -409,17 +419,7 @@ async def usage_errors(fake: FakeGPCN) -> list[Run]:
 async def test_progress_off_a_terminal_is_plain_lines() -> None:
     """Waiting with stderr on a pipe prints `name: running N%` lines and the outcome, no escapes."""
     async with FakeGPCN(dialect="reference", job_polls=4) as fake:
-        run = await gpcn(
-            fake,
-            "create",
-            "--name",
-            "train-01",
-            "--code",
-            "nvidia-h100",
-            "--gpu-count",
-            "1",
-            "--wait",
-        )
+        run = await gpcn(fake, *ORDER_AND_WAIT)
     assert run.code == 0, run.err
     assert any(re.fullmatch(r"train-01: running \d+%", line) for line in run.err_lines), run.err
     assert run.err_lines[-1] == "train-01: succeeded"
@@ -482,16 +482,7 @@ async def test_ctrl_c_names_the_accepted_jobs_and_how_to_follow_them(dialect: st
     """SIGINT in `create --wait` or `delete --wait` names each job going on; --json prints them."""
     async with FakeGPCN(dialect=dialect, job_polls=10_000) as fake:
         old = [fake.add_vm(name=f"old-{n}") for n in range(2)]
-        order = (
-            "create",
-            "--name",
-            "train-01",
-            "--code",
-            "nvidia-h100",
-            "--gpu-count",
-            "1",
-            "--wait",
-        )
+        order = ORDER_AND_WAIT
         human, as_json, deleted = await asyncio.gather(
             interrupt(fake, *order, waiting="train-01: "),
             interrupt(fake, "--json", *order, waiting="train-01: "),
