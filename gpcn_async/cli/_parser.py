@@ -157,7 +157,8 @@ class Commands:
 
     def group(self, name: str, help_text: str) -> Commands:
         """Add a group of commands, ``gpcn NAME COMMAND``."""
-        return Commands(self._parser(name, help_text), self._common, dest=f"{name}_command")
+        dest = name.replace("-", "_") + "_command"  # ssh-keys -> args.ssh_keys_command
+        return Commands(self._parser(name, help_text), self._common, dest=dest)
 
     def _parser(self, name: str, help_text: str) -> argparse.ArgumentParser:
         return self._sub.add_parser(
