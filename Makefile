@@ -1,12 +1,14 @@
 # The two commands a newcomer needs: `make demo` and `make test`.
 # Each bootstraps .venv from nothing with only python3 on the machine.
+# CI (.ci/run) also runs `make docs` (the site, built strictly) and `make package`.
 
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+DOCS_STAMP := $(VENV)/.installed-docs
 
-.PHONY: test demo lint typecheck pytest bench format clean
+.PHONY: test demo lint typecheck pytest bench format docs package clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -16,6 +18,11 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet --editable '.[test,dev,cli]'
 	touch $(STAMP)
+
+# The docs tools only for `make docs`: `make demo` and `make test` do without them.
+$(DOCS_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet --editable '.[test,dev,cli,docs]'
+	touch $(DOCS_STAMP)
 
 test: lint typecheck pytest
 
@@ -32,6 +39,19 @@ pytest: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/gpcn demo
 
+# The site goes to site/; --strict turns every warning (a broken link, a docstring griffe
+# cannot read) into a failure.
+# NO_MKDOCS_2_WARNING: mkdocs-material's banner about its end of life (May 2027) and its
+# successor, printed on every build; noted in the CHANGELOG rather than in every CI log.
+docs: $(DOCS_STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
+
+# The sdist and the wheel, in dist/, checked as an index would check them.
+package: $(STAMP)
+	rm -rf dist
+	$(BIN)/python -m build --outdir dist .
+	$(BIN)/twine check --strict dist/*
+
 bench: $(STAMP)
 	@for script in benchmarks/bench_*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
@@ -40,4 +60,4 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis site dist

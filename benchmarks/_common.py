@@ -65,7 +65,7 @@ def parser(doc: str | None) -> argparse.ArgumentParser:
 
 
 def print_table(title: str, columns: Sequence[Column], rows: Sequence[Row], note: str = "") -> None:
-    """Print rows as a Markdown table (it pastes into the README): text left, numbers right."""
+    """Print rows as a Markdown table (for docs/performance.md): text left, numbers right."""
     cells = [[format(row[key], spec) for key, _, spec in columns] for row in rows]
     widths = [
         max(len(heading), *(len(line[index]) for line in cells))

@@ -90,7 +90,7 @@ async def pending_jobs(url: str, count: int) -> Row:
 async def list_peak(url: str, vms: int) -> Row:
     """Peak memory above the baseline while iterating every VM of the list."""
     async with Client(api_key=API_KEY, base_url=url) as gpcn:
-        await gpcn.gpu.list_page(limit=100)  # warm up: connection, code paths
+        await gpcn.gpu.list_page(page_size=100)  # warm up: connection, code paths
         tracemalloc.start()
         try:
             baseline = traced()

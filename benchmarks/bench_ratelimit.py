@@ -71,7 +71,7 @@ def call_mix(vm_id: str, job_id: str) -> list[Call]:
         return await gpcn.gpu.get(vm_id)
 
     async def page(gpcn: Client) -> Any:
-        return await gpcn.gpu.list_page(limit=10)
+        return await gpcn.gpu.list_page(page_size=10)
 
     async def inventory(gpcn: Client) -> Any:
         return await gpcn.gpu.inventory()

@@ -1,4 +1,4 @@
-"""Order 20 GPU VMs at once and wait for all of them. Needs GPCN_API_KEY."""
+"""Order 20 GPU VMs at once and wait for all of them. Set GPCN_API_KEY (and GPCN_BASE_URL)."""
 
 import asyncio
 

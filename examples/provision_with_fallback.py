@@ -1,4 +1,4 @@
-"""Order an H100 VM wherever one is free, moving on when an offer is claimed. Needs GPCN_API_KEY."""
+"""Order an H100 VM wherever one is free, moving on when an offer is claimed (GPCN_API_KEY)."""
 
 import asyncio
 

@@ -1,4 +1,4 @@
-"""Quickstart: what can I order, and what is running? Needs GPCN_API_KEY."""
+"""What can I order, and what is running? Set GPCN_API_KEY (and GPCN_BASE_URL for the fake)."""
 
 import asyncio
 

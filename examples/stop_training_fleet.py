@@ -1,4 +1,4 @@
-"""Stop every VM whose name starts with "train-". Needs GPCN_API_KEY."""
+"""Stop every VM whose name starts with "train-". Set GPCN_API_KEY (and GPCN_BASE_URL)."""
 
 import asyncio
 

@@ -1,11 +1,13 @@
 """gpcn_async: the asyncio-first Python SDK for the GPCN cloud's GPU API.
 
-Every public name is importable from here::
+Every public name is importable from here:
 
-    from gpcn_async import Client
+```python
+from gpcn_async import Client
 
-    async with Client() as gpcn:  # API key from GPCN_API_KEY
-        inventory = await gpcn.gpu.inventory()
+async with Client() as gpcn:  # API key from GPCN_API_KEY
+    inventory = await gpcn.gpu.inventory()
+```
 """
 
 from gpcn_async._version import __version__

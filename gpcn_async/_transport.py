@@ -178,6 +178,7 @@ class Transport:
         max_connections: int,
         retry: RetryPolicy,
         session: aiohttp.ClientSession | None,
+        trust_env: bool = True,
     ) -> None:
         self._headers = _wire.request_headers(api_key, __version__)
         # Hidden wherever an answer or an error message echoes it, whatever its shape.
@@ -191,6 +192,7 @@ class Transport:
             raise ConfigurationError(f"session must be an aiohttp.ClientSession, got {session!r}")
         self._borrowed = session is not None
         self._session = session
+        self._trust_env = trust_env
         self._slots = asyncio.Semaphore(max_connections)
         self._limiter = RateLimiter(max_wait=retry.max_rate_limit_wait)
         self._max_rate_limit_wait = retry.max_rate_limit_wait
@@ -268,6 +270,7 @@ class Transport:
                 timeout=self._timeout,
                 middlewares=(_no_resend_middleware,),
                 trace_configs=[trace],
+                trust_env=self._trust_env,  # HTTP(S)_PROXY and NO_PROXY, as httpx and requests
             )
         elif self._session.closed:
             raise ClientStateError("the aiohttp session passed as session= has been closed")
@@ -480,9 +483,10 @@ class Transport:
             return _RetryableFailure(error)
         if decision is _wire.Decision.OUTCOME_UNKNOWN:
             vm_name, ids = _wire.outcome_subject(call.method, call.path, call.json)
+            # The error already names the request ("POST /resource/gpu: ..." or "HTTP 503 on
+            # POST /resource/gpu: ..."): prefixing it again would say it twice.
             unknown = OutcomeUnknownError(
-                f"{call.method} {call.path}: {error}; the server may have acted on it, so it "
-                "was not sent again",
+                f"{error}; the server may have acted on it, so it was not sent again",
                 vm_name=vm_name,
                 ids=ids,
             )

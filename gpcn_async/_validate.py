@@ -10,12 +10,14 @@ import binascii
 import math
 import re
 from collections.abc import Iterable
-from typing import Final
+from typing import Final, TypeVar
 
 from gpcn_async.errors import InvalidRequestError
 
 GPU_COUNTS: Final = (1, 2, 4, 8)
 MAX_PAGE_LIMIT: Final = 100
+
+T = TypeVar("T")
 
 
 def text(value: object, name: str) -> str:
@@ -73,6 +75,23 @@ def page_limit(value: object, name: str = "limit") -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_PAGE_LIMIT:
         raise InvalidRequestError(f"{name} must be an int from 1 to 100, got {value!r}")
     return value
+
+
+def spelling(
+    name: str, value: T | None, old_name: str, old_value: T | None
+) -> tuple[str, T | None]:
+    """The argument given as ``name`` or as its old spelling ``old_name``, and the name used.
+
+    The old spelling keeps working (code written against it goes on running, warnings as
+    errors included); giving both at once is a mistake, as they may disagree.
+    """
+    if old_value is None:
+        return name, value
+    if value is not None:
+        raise InvalidRequestError(
+            f"{name} and {old_name} are two spellings of one argument: give only {name}"
+        )
+    return old_name, old_value
 
 
 def page_number(value: object) -> int:

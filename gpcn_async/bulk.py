@@ -70,12 +70,14 @@ class BulkResult:
     def raise_for_failures(self) -> None:
         """Raise ``BulkError`` (an ``ExceptionGroup`` of one error per failed id), if any failed.
 
-        Use ``except*`` to handle kinds of failure::
+        Use ``except*`` to handle kinds of failure:
 
-            try:
-                result.raise_for_failures()
-            except* NotFoundError as group:
-                ...
+        ```python
+        try:
+            result.raise_for_failures()
+        except* NotFoundError as group:
+            ...
+        ```
         """
         errors = {
             item.id: item.error

@@ -37,10 +37,12 @@ _Policy = TypeVar("_Policy", RetryPolicy, PollPolicy)
 class Client:
     """An asynchronous client of the GPCN GPU API.
 
-    Use it as an async context manager, or call ``aclose()`` when done::
+    Use it as an async context manager, or call ``aclose()`` when done:
 
-        async with Client() as gpcn:  # key from GPCN_API_KEY
-            ...
+    ```python
+    async with Client() as gpcn:  # key from GPCN_API_KEY
+        ...
+    ```
 
     Args:
         api_key: the API key (``gpcn_...``); defaults to the ``GPCN_API_KEY`` environment
@@ -60,6 +62,9 @@ class Client:
             GET, PUT or DELETE once by itself when the server drops the connection (aiohttp
             does this for idempotent requests), so a failing request may reach the server up
             to twice ``max_retries + 1`` times; never a POST, so never a create.
+        trust_env: honour the ``HTTP_PROXY``, ``HTTPS_PROXY`` and ``NO_PROXY`` environment
+            variables (and ``~/.netrc``), as httpx and requests do; ``False`` ignores them. It
+            applies to the client's own session; a borrowed session keeps its own setting.
 
     Raises:
         ConfigurationError: no API key, a clear-text URL to a remote host, or a bad setting.
@@ -75,6 +80,7 @@ class Client:
         retry: RetryPolicy = RetryPolicy(),
         poll: PollPolicy = PollPolicy(),
         session: aiohttp.ClientSession | None = None,
+        trust_env: bool = True,
     ) -> None:
         if api_key is None:
             api_key = os.environ.get(ENV_API_KEY)
@@ -90,6 +96,8 @@ class Client:
         )
         _check_timeout(timeout)
         _check_connections(max_connections)
+        if not isinstance(trust_env, bool):
+            raise ConfigurationError(f"trust_env must be True or False, got {trust_env!r}")
         self._retry = _check_policy("retry", retry, RetryPolicy)
         self._poll = _check_policy("poll", poll, PollPolicy)
         self._key_hint = _redact.redact_api_key(api_key)
@@ -100,6 +108,7 @@ class Client:
             max_connections=max_connections,
             retry=self._retry,
             session=session,
+            trust_env=trust_env,
         )
         # One poller per client: every job of this client is polled through it, together.
         self._poller = Poller(

@@ -1,7 +1,8 @@
 """Every error the SDK raises, in one tree.
 
-Catch ``GPCNError`` for anything from this package, or a narrower class for one kind of failure::
+Catch ``GPCNError`` for anything from this package, or a narrower class for one kind of failure:
 
+```text
     GPCNError
     ├── ConfigurationError          bad client settings (missing key, http:// to a remote host)
     ├── ClientStateError            the client is closed, or used from another event loop
@@ -29,6 +30,7 @@ Catch ``GPCNError`` for anything from this package, or a narrower class for one 
     ├── NoCapacityError             nothing could be ordered (.tried)
     └── BulkItemError               a bulk call reported this one id as failed (.id .message)
     BulkError                       a GPCNError and an ExceptionGroup of per-id errors
+```
 
 Which HTTP status maps to which class is decided in one table, in ``gpcn_async._wire``.
 No message built here contains an API key or a private key: errors carry what the server said

@@ -49,6 +49,13 @@ class RetryPolicy:
     ``max_delay``. A failure that persists is tried ``max_retries + 1`` times in all. A 429 whose
     wait (``Retry-After``) is longer than ``max_rate_limit_wait`` raises ``RateLimitError`` at
     once instead of sleeping. All durations are in seconds.
+
+    Attributes:
+        max_retries: how many times a failed request is tried again (default 3).
+        base_delay: the first wait before a retry (default 0.5).
+        max_delay: the longest wait before a retry (default 30.0).
+        max_rate_limit_wait: the longest 429 pause the client sleeps out (default 120.0);
+            a longer one raises ``RateLimitError`` with ``.retry_after`` at once.
     """
 
     max_retries: int = attrs.field(default=3, validator=_count)
@@ -65,6 +72,12 @@ class PollPolicy:
     ``multiplier`` up to ``max_interval``. ``timeout`` is the default deadline of a whole
     ``Job.wait()``. Server hints (``estimatedCompletion``) may move a poll only within
     ``[interval, max_interval]``. All durations are in seconds.
+
+    Attributes:
+        interval: the delay before a job's first poll (default 1.0).
+        max_interval: the longest delay between two polls of a job (default 10.0).
+        multiplier: how much the delay grows after each poll (default 2.0).
+        timeout: the default deadline of a whole ``Job.wait()`` (default 600.0).
     """
 
     interval: float = attrs.field(default=1.0, validator=_positive)

@@ -9,6 +9,20 @@ import pytest
 from gpcn_async import Client
 from gpcn_async.testing import FakeGPCN
 
+PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY")
+
+
+@pytest.fixture(autouse=True)
+def no_proxy_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test sees the machine's proxy settings (either case): clients talk to 127.0.0.1 only.
+
+    Clients honour them by default (``trust_env``), and so would the ``gpcn`` processes and
+    example scripts the tests start, which inherit this environment.
+    """
+    for name in PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+
 
 @pytest.fixture(params=["guide", "reference"])
 def dialect(request: pytest.FixtureRequest) -> str:

@@ -30,6 +30,16 @@ from gpcn_async.testing import FakeGPCN
 
 MISSING = "00000000-0000-4000-8000-00000000dead"
 FAST = ("--poll-interval", "0.01")
+ORDER_AND_WAIT = (
+    "create",
+    "--name",
+    "train-01",
+    "--code",
+    "nvidia-h100",
+    "--gpu-count",
+    "1",
+    "--wait",
+)
 
 
 @dataclass(frozen=True)
@@ -96,7 +106,7 @@ async def test_inventory_lists_exactly_the_available_offers(fake: FakeGPCN) -> N
     """`inventory --json` lists every available offer and no other; its filters apply."""
     everything, h100 = await asyncio.gather(
         gpcn(fake, "--json", "inventory"),
-        gpcn(fake, "inventory", "--code", "nvidia-h100", "--count", "1", "--json"),
+        gpcn(fake, "inventory", "--code", "nvidia-h100", "--gpu-count", "1", "--json"),
     )
     assert everything.code == h100.code == 0
     available = {
@@ -164,7 +174,7 @@ async def test_create_by_code_waits_for_the_running_vm_through_a_409(dialect: st
         fake.race_next_create()
         run = await gpcn(
             fake, "--json", "create", "--name", "train-01", "--code", "nvidia-h100",
-            "--count", "1", "--wait",
+            "--gpu-count", "1", "--wait",
         )  # fmt: skip
         assert run.code == 0, run.err
         document = run.json()
@@ -182,7 +192,7 @@ async def test_create_by_ids_then_jobs_wait_and_status(fake: FakeGPCN) -> None:
         offer = next((await client.gpu.inventory()).offers(gpu_count=1))
     ordered = await gpcn(
         fake, "--json", "create", "--name", "solo", "--series-id", str(offer.series_id),
-        "--datacenter", offer.datacenter_id, "--count", "1",
+        "--datacenter", offer.datacenter_id, "--gpu-count", "1",
     )  # fmt: skip
     assert ordered.code == 0, ordered.err
     job_id = ordered.json()["job_id"]
@@ -295,7 +305,7 @@ async def test_api_and_job_failures_exit_1_with_one_line(fake: FakeGPCN) -> None
     missing, failed = await asyncio.gather(
         gpcn(fake, "get", MISSING, "--api-key", fake.api_key, env=env),
         gpcn(
-            fake, "create", "--name", "x", "--code", "nvidia-h100", "--count", "1", "--wait",
+            fake, "create", "--name", "x", "--code", "nvidia-h100", "--gpu-count", "1", "--wait",
         ),
     )  # fmt: skip
     assert_one_error_line(missing, 1, r"^gpcn: error: HTTP 404\b")
@@ -335,7 +345,7 @@ async def test_ctrl_c_while_ordering_says_the_order_may_have_been_accepted() -> 
         fake.inject("POST", "/resource/gpu", delay=5)  # a slow answer: the create is in flight
         process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "gpcn_async", *FAST, "--json", "create", "--name", "train 01",
-            "--code", "nvidia-h100", "--count", "1", "--wait",
+            "--code", "nvidia-h100", "--gpu-count", "1", "--wait",
             env=environment(fake), stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
         )  # fmt: skip
@@ -395,7 +405,7 @@ async def usage_errors(fake: FakeGPCN) -> list[Run]:
         gpcn(fake, "get"),
         gpcn(fake, "frobnicate"),
         gpcn(fake, "list", env=no_key),
-        gpcn(fake, "create", "--name", "x", "--code", "nvidia-h100", "--count", "3"),
+        gpcn(fake, "create", "--name", "x", "--code", "nvidia-h100", "--gpu-count", "3"),
         gpcn(fake, "inventory", "--count", "3"),
         gpcn(fake, "create", "--name", "x", "--series-id", "1", "--count", "1"),
         gpcn(fake, "--base-url", "http://gpcn.example.com/v1", "list"),
@@ -409,9 +419,7 @@ async def usage_errors(fake: FakeGPCN) -> list[Run]:
 async def test_progress_off_a_terminal_is_plain_lines() -> None:
     """Waiting with stderr on a pipe prints `name: running N%` lines and the outcome, no escapes."""
     async with FakeGPCN(dialect="reference", job_polls=4) as fake:
-        run = await gpcn(
-            fake, "create", "--name", "train-01", "--code", "nvidia-h100", "--count", "1", "--wait"
-        )
+        run = await gpcn(fake, *ORDER_AND_WAIT)
     assert run.code == 0, run.err
     assert any(re.fullmatch(r"train-01: running \d+%", line) for line in run.err_lines), run.err
     assert run.err_lines[-1] == "train-01: succeeded"
@@ -474,7 +482,7 @@ async def test_ctrl_c_names_the_accepted_jobs_and_how_to_follow_them(dialect: st
     """SIGINT in `create --wait` or `delete --wait` names each job going on; --json prints them."""
     async with FakeGPCN(dialect=dialect, job_polls=10_000) as fake:
         old = [fake.add_vm(name=f"old-{n}") for n in range(2)]
-        order = ("create", "--name", "train-01", "--code", "nvidia-h100", "--count", "1", "--wait")
+        order = ORDER_AND_WAIT
         human, as_json, deleted = await asyncio.gather(
             interrupt(fake, *order, waiting="train-01: "),
             interrupt(fake, "--json", *order, waiting="train-01: "),

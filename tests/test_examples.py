@@ -27,18 +27,18 @@ def readme_examples() -> list[tuple[str, str]]:
 
 
 def test_readme_has_its_examples() -> None:
-    """The README shows the quickstart, the fleet example and the testing example."""
+    """The README shows the first-VM quickstart and the testing example."""
     paths = {path for path, _ in readme_examples()}
-    assert {
-        "examples/quickstart.py",
-        "examples/create_and_wait.py",
-        "examples/testing_with_fake.py",
-        "examples/testing_with_plugin.py",
-        "examples/testing_rate_limits.py",
-        "examples/curl_workflow.sh",
-        "examples/stop_training_fleet.py",
-        "examples/provision_with_fallback.py",
-    } <= paths
+    assert {"examples/first_vm.py", "examples/testing_with_fake.py"} <= paths
+
+
+def test_every_example_is_shown_in_the_readme_or_the_docs() -> None:
+    """Each file of examples/ is a README block or included by a docs page, so readers see it."""
+    shown = {path for path, _ in readme_examples()}
+    for page in (ROOT / "docs").rglob("*.md"):
+        shown.update(re.findall(r'^--8<-- "(examples/[^"]+)"$', page.read_text(), re.M))
+    examples = {f"examples/{path.name}" for path in (ROOT / "examples").iterdir()}
+    assert examples == shown
 
 
 @pytest.mark.parametrize(("path", "code"), readme_examples(), ids=lambda v: str(v)[:40])
@@ -70,6 +70,19 @@ async def test_quickstart_runs(dialect: str) -> None:
     assert "available: " in output
     assert "train-01: Running" in output
     assert fake.count("GET", "/resource/gpu/*") >= 2
+
+
+async def test_first_vm_runs(dialect: str) -> None:
+    """The README's quickstart orders a VM, follows its job, renames it and deletes it."""
+    async with FakeGPCN(dialect=dialect) as fake:
+        output = await run_example("examples/first_vm.py", fake)
+        assert fake.vms == {}
+    assert "job succeeded, 100%" in output
+    assert "first-vm is Running" in output
+    assert "renamed to first-vm-renamed" in output
+    assert fake.created_vm_count == 1
+    assert fake.count("PUT", "/resource/gpu/*") == 1
+    assert fake.count("DELETE", "/resource/gpu/*") == 1
 
 
 async def test_create_and_wait_runs(dialect: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -127,6 +128,23 @@ async def test_list_page_returns_items_and_documented_meta(fake: FakeGPCN, gpcn:
     assert (meta.total, meta.page, meta.page_size, meta.total_pages) == (21, 3, 10, 3)
     assert (meta.has_next_page, meta.has_previous_page) == (False, True)
     assert fake.requests[-1].query == {"page": "3", "limit": "10"}
+
+
+async def test_old_spellings_send_the_same_requests_without_a_warning(
+    fake: FakeGPCN, gpcn: Client
+) -> None:
+    """inventory(count=) and list_page(limit=) work silently, as gpu_count= and page_size= do."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        await gpcn.gpu.inventory(gpu_count=2)
+        await gpcn.gpu.inventory(count=2)
+        await gpcn.gpu.list_page(page_size=5)
+        await gpcn.gpu.list_page(limit=5)
+        await gpcn.gpu.list_page()
+    queries = [request.query for request in fake.requests]
+    assert queries[0] == queries[1] == {"count": "2"}
+    assert queries[2] == queries[3] == {"page": "1", "limit": "5"}
+    assert queries[4] == {"page": "1", "limit": "10"}
 
 
 async def test_list_page_sends_filters(fake: FakeGPCN, gpcn: Client) -> None:
@@ -327,10 +345,18 @@ INVALID_CALLS: list[Any] = [
     pytest.param(lambda g: g.gpu.ssh_key("."), "'.'", id="ssh-key-dot"),
     pytest.param(lambda g: g.gpu.update("a\nb", name="n"), "'a\\nb'", id="update-newline"),
     pytest.param(lambda g: g.gpu.get(" a"), "' a'", id="get-padded"),
-    pytest.param(lambda g: g.gpu.inventory(count=3), "3", id="inventory-count-3"),
+    pytest.param(lambda g: g.gpu.inventory(count=3), "count must", id="inventory-count-3"),
+    pytest.param(lambda g: g.gpu.inventory(gpu_count=3), "gpu_count must", id="inventory-gpus-3"),
+    pytest.param(
+        lambda g: g.gpu.inventory(gpu_count=2, count=2), "give only gpu_count", id="inventory-both"
+    ),
     pytest.param(lambda g: g.gpu.inventory(code=""), "''", id="inventory-empty-code"),
     pytest.param(lambda g: g.gpu.list_page(limit=0), "0", id="limit-0"),
-    pytest.param(lambda g: g.gpu.list_page(limit=101), "101", id="limit-101"),
+    pytest.param(lambda g: g.gpu.list_page(limit=101), "limit must", id="limit-101"),
+    pytest.param(lambda g: g.gpu.list_page(page_size=0), "page_size must", id="page-size-0"),
+    pytest.param(
+        lambda g: g.gpu.list_page(page_size=5, limit=5), "give only page_size", id="page-size-both"
+    ),
     pytest.param(lambda g: g.gpu.list_page(0), "0", id="page-0"),
     pytest.param(lambda g: g.gpu.list_page(sort="name"), "'name'", id="sort-without-order"),
     pytest.param(lambda g: g.gpu.update("x", name=""), "''", id="update-empty-name"),

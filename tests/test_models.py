@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -256,6 +257,46 @@ def test_models_all_is_sorted_complete_and_documented() -> None:
     assert "GpuCreateRequest" not in models.__all__
     for name in models.__all__:
         assert getattr(models, name).__doc__, name
+
+
+def test_to_dict_is_json_ready_with_sdk_field_names() -> None:
+    """to_dict() nests models, writes datetimes in ISO 8601 and enums as their values."""
+    created = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    vm = GpuVm(id="vm", name="train-01", status="Running", created_at=created, gpu_count=2)
+    status = JobStatus(id="j", state=JobState.SUCCEEDED, progress=100)
+    page = Page(
+        items=[vm], meta=PageMeta(1, 1, 10, 1, has_next_page=False, has_previous_page=False)
+    )
+    document = {"vm": vm.to_dict(), "status": status.to_dict(), "page": page.to_dict()}
+    assert json.loads(json.dumps(document)) == document
+    assert document["vm"]["created_at"] == "2026-01-02T03:04:05+00:00"
+    assert document["vm"]["gpu_count"] == 2
+    assert document["status"]["state"] == "succeeded"
+    assert type(document["status"]["state"]) is str
+    assert document["page"]["items"] == [document["vm"]]
+    assert document["page"]["meta"]["has_next_page"] is False
+    series = _inventory().to_dict()["series"]
+    datacenter = series[0]["availability"][0]["datacenter"]
+    assert (datacenter["id"], datacenter["name"], datacenter["code"]) == (
+        "dc-east",
+        "US East 1",
+        None,
+    )
+
+
+def test_to_dict_never_holds_a_secret() -> None:
+    """An SshKey's to_dict() has its VM id and no private key."""
+    key = SshKey(vm_id="vm", private_key=KEY)
+    assert key.to_dict() == {"vm_id": "vm"}
+    assert "TOP-SECRET" not in json.dumps(key.to_dict())
+
+
+def test_every_model_has_to_dict() -> None:
+    """Every public model class offers to_dict() (enums aside)."""
+    for name in models.__all__:
+        cls = getattr(models, name)
+        if attrs.has(cls):
+            assert callable(getattr(cls, "to_dict", None)), name
 
 
 def test_request_optional_fields_default_to_unset() -> None:

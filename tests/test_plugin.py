@@ -6,15 +6,19 @@ The throwaway projects have no conftest.py and no ``-p``: the fixtures and marke
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
 import pytest
 
+import gpcn_async.testing
+
 pytest_plugins = ["pytester"]
 
 ROOT = Path(__file__).parent.parent
-# The README's plugin example, run here because it needs the plugin's fixtures.
+# The testing guide's plugin example (docs/guides/testing.md), run here: it needs the plugin.
 EXAMPLE = ROOT / "examples" / "testing_with_plugin.py"
 
 INI = """
@@ -183,7 +187,7 @@ def test_bad_markers_fail_with_a_clear_message(pytester: pytest.Pytester) -> Non
 
 
 def test_readme_example_passes(pytester: pytest.Pytester) -> None:
-    """The README's plugin example passes: 5 tests, each in both dialects."""
+    """The testing guide's plugin example passes: 5 tests, each in both dialects."""
     pytester.makeini(INI.format(mode="auto"))
     pytester.makepyfile(test_example=EXAMPLE.read_text())
     result = pytester.runpytest()
@@ -400,3 +404,25 @@ def test_conftest_override_sets_the_project_dialect(pytester: pytest.Pytester) -
             "both/test_both.py::test_marker_wins[[]reference[]] PASSED*",
         ]
     )
+
+
+def test_loading_the_plugin_does_not_import_the_fake() -> None:
+    """Importing the plugin module in a fresh interpreter loads neither aiohttp.web nor the fake."""
+    probe = (
+        "import sys, gpcn_async.testing.pytest_plugin\n"
+        "print(sorted(m for m in sys.modules if m == 'aiohttp.web' "
+        "or m.startswith('gpcn_async.testing.')))"
+    )
+    result = subprocess.run(  # noqa: S603 -- our own interpreter, a fixed script
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert result.stdout.strip() == "['gpcn_async.testing.pytest_plugin']"
+
+
+def test_the_testing_package_imports_each_name_on_first_use() -> None:
+    """gpcn_async.testing still gives every public name, from attribute access and dir()."""
+    for name in gpcn_async.testing.__all__:
+        assert getattr(gpcn_async.testing, name) is not None
+    assert set(gpcn_async.testing.__all__) <= set(dir(gpcn_async.testing))
+    with pytest.raises(AttributeError, match="no_such_name"):
+        _ = gpcn_async.testing.no_such_name

@@ -1,8 +1,8 @@
 """``python -m gpcn_async.testing``: the fake served standalone, driven over plain HTTP.
 
 The guide's curl + jq workflow (check inventory, create, poll the job, read the VM) is replayed
-with a raw aiohttp session, never the SDK's client, in both dialects; the README's shell version
-runs too when curl and jq are installed. Everything stays on 127.0.0.1.
+with a raw aiohttp session, never the SDK's client, in both dialects; the testing guide's shell
+version runs too when curl and jq are installed. Everything stays on 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import pytest
 from gpcn_async.testing.__main__ import main
 
 ROOT = Path(__file__).parent.parent
-# The README's curl example.
+# The testing guide's curl example (docs/guides/testing.md).
 CURL_EXAMPLE = ROOT / "examples" / "curl_workflow.sh"
 STARTUP_TIMEOUT = 10.0
 EXIT_TIMEOUT = 5.0
@@ -251,7 +251,7 @@ def test_busy_port_exits_1(capsys: pytest.CaptureFixture[str]) -> None:
     shutil.which("curl") is None or shutil.which("jq") is None, reason="needs curl and jq"
 )
 async def test_readme_curl_example_runs_unchanged() -> None:
-    """The README's curl + jq script orders a VM from the server started without --dialect."""
+    """The testing guide's curl + jq script orders a VM from a server started without --dialect."""
     async with serving("--job-polls", "1") as server:
         env = {name: value for name, value in os.environ.items() if "proxy" not in name.lower()}
         env |= {"GPCN_BASE_URL": server.url, "GPCN_API_KEY": server.key, "NO_PROXY": "*"}

@@ -183,6 +183,7 @@ async def test_create_is_never_sent_twice_once_it_may_have_arrived(
     assert fake.count("POST", "/resource/gpu") == 1
     assert caught.value.vm_name == "train-07"
     assert "train-07" in str(caught.value)
+    assert str(caught.value).count("POST /resource/gpu") == 1  # the request is named once
     expected_vms = 1 if fault.get("after_commit") else 0
     assert fake.created_vm_count == expected_vms
 

@@ -19,12 +19,14 @@ import os
 import sys
 from collections.abc import Sequence
 from typing import Final, TextIO
+from urllib.parse import urlsplit
 
 from gpcn_async import (
     Client,
     ConfigurationError,
     GPCNError,
     InvalidRequestError,
+    NotFoundError,
     PollPolicy,
 )
 from gpcn_async.cli._commands import Accepted, CommandError, Context, Outcome, UsageError
@@ -55,6 +57,7 @@ EXIT_BROKEN_PIPE: Final = 141
 """The reader of stdout (or stderr) went away, e.g. ``gpcn --json list | head -1``."""
 
 _ENV_API_KEY: Final = "GPCN_API_KEY"
+_ENV_BASE_URL: Final = "GPCN_BASE_URL"
 # Polls back off from --poll-interval to ten times it (the SDK's default: 1 s, then up to 10 s).
 _POLL_BACKOFF_LIMIT: Final = 10.0
 
@@ -89,6 +92,9 @@ def _main(argv: Sequence[str] | None) -> int:
         args = options(parser.parse_args(argv))
     except SystemExit as done:  # --help, --version, or a usage error already printed
         return done.code if isinstance(done.code, int) else EXIT_USAGE
+    if args.handler is None:  # bare `gpcn`, or a group such as `gpcn jobs`, without a command
+        args.help_of.print_help(sys.stdout)
+        return EXIT_OK
     accepted = Accepted()
     try:
         return asyncio.run(_run(args, accepted))
@@ -163,6 +169,17 @@ def _error(message: str) -> None:
     sys.stderr.flush()
 
 
+def _hint(error: BaseException, args: argparse.Namespace) -> str:
+    """What to check after an error whose usual cause is known (empty when none is)."""
+    if not (isinstance(error, NotFoundError) and error.message.lower() == "route not found"):
+        return ""
+    # The API's paths are under /v1: without it, every path is an unknown route.
+    base_url = args.base_url or os.environ.get(_ENV_BASE_URL) or ""
+    if not base_url or urlsplit(base_url).path.rstrip("/").endswith("/v1"):
+        return ""
+    return " (is the base URL missing /v1? e.g. https://api.gpcn.com/v1)"
+
+
 def _client(args: argparse.Namespace) -> Client:
     """The client the common options describe (the key is never printed)."""
     if not (args.api_key or os.environ.get(_ENV_API_KEY)):
@@ -193,7 +210,7 @@ async def _run(args: argparse.Namespace, accepted: Accepted) -> int:
         _error(str(error))
         return EXIT_USAGE
     except (GPCNError, CommandError) as error:
-        _error(str(error))
+        _error(str(error) + _hint(error, args))
         return EXIT_FAILURE
     _print(args, outcome)
     if outcome.failure is not None:

@@ -10,7 +10,7 @@ import argparse
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import attrs
 
@@ -18,6 +18,9 @@ from gpcn_async import AuthStatus, Datacenter, SshKeyEntry
 from gpcn_async.cli._commands import CommandError, Context, Handler, Outcome
 from gpcn_async.cli._files import write_private_file
 from gpcn_async.cli._render import MISSING, _cell, table
+
+if TYPE_CHECKING:
+    from gpcn_async.cli._parser import Commands
 
 __all__ = [
     "add_commands",
@@ -201,30 +204,17 @@ async def auth_status(ctx: Context, _args: argparse.Namespace) -> Outcome:
 
 
 def _group(
-    sub: argparse._SubParsersAction[Any],
-    common: argparse.ArgumentParser,
-    name: str,
-    help_text: str,
-    commands: Sequence[tuple[str, Handler, str]],
+    commands: Commands, name: str, help_text: str, members: Sequence[tuple[str, Handler, str]]
 ) -> dict[str, argparse.ArgumentParser]:
-    """A command with subcommands (``gpcn ssh-keys list``), each taking the common options."""
-    group = sub.add_parser(name, help=help_text, description=help_text)
-    children = group.add_subparsers(dest=f"{name}_command", required=True, metavar="COMMAND")
-    made = {}
-    for child_name, handler, child_help in commands:
-        child = children.add_parser(
-            child_name, parents=[common], help=child_help, description=child_help
-        )
-        child.set_defaults(handler=handler)
-        made[child_name] = child
-    return made
+    """A command with subcommands (``gpcn ssh-keys list``): each child's parser, by name."""
+    group = commands.group(name, help_text)
+    return {child: group.add(child, handler, text) for child, handler, text in members}
 
 
-def add_commands(sub: argparse._SubParsersAction[Any], common: argparse.ArgumentParser) -> None:
+def add_commands(commands: Commands) -> None:
     """Add ``ssh-keys``, ``datacenters`` and ``auth`` to the ``gpcn`` parser."""
     keys = _group(
-        sub,
-        common,
+        commands,
         "ssh-keys",
         "the account's SSH-key library (a create needs a key's id: --ssh-key-id)",
         [
@@ -261,17 +251,18 @@ def add_commands(sub: argparse._SubParsersAction[Any], common: argparse.Argument
     keys["rename"].add_argument("name", metavar="NAME", help=name_help)
     keys["delete"].add_argument("id", metavar="ID", help="the key's id")
 
-    help_text = "list the datacenters the API key can see, with what each offers"
-    places = sub.add_parser("datacenters", parents=[common], help=help_text, description=help_text)
-    places.set_defaults(handler=datacenters)
+    places = commands.add(
+        "datacenters",
+        datacenters,
+        "list the datacenters the API key can see, with what each offers",
+    )
     places.add_argument("--gpu", action="store_true", help="only those where GPUs can be ordered")
     places.add_argument("--search", metavar="TEXT", help="only names matching TEXT")
     places.add_argument("--country", metavar="NAME", help="only this country, e.g. 'United States'")
     places.add_argument("--region", metavar="NAME", help="only this region")
 
     _group(
-        sub,
-        common,
+        commands,
         "auth",
         "check the API key",
         [

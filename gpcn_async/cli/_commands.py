@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import shlex
+import sys
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,6 +53,7 @@ __all__ = [
     "list_vms",
     "power",
     "ssh_key",
+    "update",
 ]
 
 T = TypeVar("T")
@@ -72,7 +74,7 @@ class Outcome:
     """What a command produced.
 
     Attributes:
-        document: the result for ``--json`` (SDK models are turned into JSON by ``jsonable``).
+        document: the result for ``--json`` (SDK models in it are written as their ``to_dict()``).
         text: the result for people, printed on stdout.
         failure: when set, the command failed (exit status 1) and this line goes to stderr.
         note: a line for people that is not the result (printed on stderr, not with ``--json``).
@@ -188,10 +190,16 @@ def _interrupted(outcome: Outcome, jobs: Sequence[_Going]) -> Outcome:
 # -- reads -----------------------------------------------------------------------------------
 
 
+def _gpu_count(args: argparse.Namespace) -> int | None:
+    """``--gpu-count``, or ``--count`` (its old spelling; argparse refuses both at once)."""
+    given: int | None = args.gpu_count
+    return args.old_gpu_count if given is None else given
+
+
 async def inventory(ctx: Context, args: argparse.Namespace) -> Outcome:
     """``gpcn inventory``: what can be ordered now."""
     result = await ctx.gpcn.gpu.inventory(
-        args.code, datacenter_id=args.datacenter, count=args.count
+        args.code, datacenter_id=args.datacenter, gpu_count=_gpu_count(args)
     )
     return Outcome(inventory_document(result), inventory_text(result))
 
@@ -219,6 +227,9 @@ def _series_id(text: str) -> int | str:
 async def create(ctx: Context, args: argparse.Namespace) -> Outcome:
     """``gpcn create``: order a GPU VM, by series code (from the inventory) or by ids."""
     gpu = ctx.gpcn.gpu
+    gpu_count = _gpu_count(args)
+    if gpu_count is None:  # pragma: no cover - argparse requires one of its two spellings
+        raise UsageError("--gpu-count is required")
     datacenters: list[str] | None = args.datacenter
     name = shlex.quote(args.name)
     ctx.accepted.report = lambda: Outcome(
@@ -231,7 +242,7 @@ async def create(ctx: Context, args: argparse.Namespace) -> Outcome:
         job = await gpu.provision(
             name=args.name,
             code=args.code,
-            gpu_count=args.count,
+            gpu_count=gpu_count,
             datacenters=datacenters,
             image_name=args.image_name,
             ssh_key_id=args.ssh_key_id,
@@ -243,7 +254,7 @@ async def create(ctx: Context, args: argparse.Namespace) -> Outcome:
             name=args.name,
             datacenter_id=datacenters[0],
             series_id=_series_id(args.series_id),
-            gpu_count=args.count,
+            gpu_count=gpu_count,
             image_name=args.image_name,
             ssh_key_id=args.ssh_key_id,
         )
@@ -273,6 +284,22 @@ def _ordered(name: str, job: Job[GpuVm]) -> Outcome:
         f"ordered {name}: job {job.id} ({state})",
         note=f"wait for it with: gpcn jobs wait {job.id}",
     )
+
+
+# -- update ----------------------------------------------------------------------------------
+
+_UPDATE_FIELDS = ("name", "ssh_key_id", "username", "team_id", "resource_group_id")
+
+
+async def update(ctx: Context, args: argparse.Namespace) -> Outcome:
+    """``gpcn update ID --name NAME``: change a GPU VM and show it as it is now."""
+    changes = {name: getattr(args, name) for name in _UPDATE_FIELDS}
+    changes = {name: value for name, value in changes.items() if value is not None}
+    if not changes:
+        options = ", ".join("--" + name.replace("_", "-") for name in _UPDATE_FIELDS)
+        raise UsageError(f"nothing to change: give at least one of {options}")
+    vm = await ctx.gpcn.gpu.update(args.id, **changes)
+    return Outcome(vm, vm_details(vm))
 
 
 # -- actions on many ids ---------------------------------------------------------------------
@@ -374,9 +401,27 @@ def _rows(
     return rows
 
 
+def _confirmed(question: str, ctx: Context) -> bool:
+    """Ask a yes/no question on the terminal; anything but y or yes (or no answer) is no."""
+    ctx.progress.write(f"{question} [y/N] ")
+    ctx.progress.flush()
+    answer = sys.stdin.readline()
+    if not answer.endswith("\n"):  # end of input (Ctrl-D): end the prompt's line
+        ctx.progress.write("\n")
+    return answer.strip().lower() in {"y", "yes"}
+
+
 async def delete(ctx: Context, args: argparse.Namespace) -> Outcome:
-    """``gpcn delete ID...``: delete VMs (several ids: one bulk call), optionally waiting."""
+    """``gpcn delete ID...``: delete VMs (several ids: one bulk call), optionally waiting.
+
+    On a terminal it asks first, unless ``--yes``; a script (stdin not a terminal, or
+    ``--json``) is never asked.
+    """
     ids = _unique(args.ids)
+    if not (args.yes or args.json) and sys.stdin is not None and sys.stdin.isatty():
+        what = f"the GPU VM {ids[0]}" if len(ids) == 1 else f"{len(ids)} GPU VMs: {' '.join(ids)}"
+        if not _confirmed(f"delete {what}?", ctx):
+            raise CommandError("not confirmed: nothing was deleted")
     gpu = ctx.gpcn.gpu
     jobs: dict[str, Job[None]] = {}
     failed: dict[str, GPCNError] = {}

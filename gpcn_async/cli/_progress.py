@@ -88,6 +88,7 @@ class PlainReporter:
         self._labels = list(labels)
         self._stream = stream
         self._fleet = _Tally(len(labels)) if len(labels) > FLEET_THRESHOLD else None
+        self._last: dict[int, str] = {}  # the line last printed for each job
         if self._fleet is not None:
             self._write(f"jobs: waiting for {len(labels)} jobs")
 
@@ -96,11 +97,18 @@ class PlainReporter:
         self._stream.flush()
 
     def status(self, index: int, status: JobStatus) -> None:
-        """Print ``label: running 40%`` (terminal states are printed by ``finished``)."""
+        """Print ``label: running 40%`` (terminal states are printed by ``finished``).
+
+        A change that does not show (a new message, a progress while pending) prints nothing:
+        a log never holds the same line twice in a row for a job.
+        """
         if self._fleet is not None:
             self._fleet.status(index, status)
-        elif not status.done:
-            self._write(f"{self._labels[index]}: {describe_status(status)}")
+            return
+        line = f"{self._labels[index]}: {describe_status(status)}"
+        if not status.done and line != self._last.get(index):
+            self._last[index] = line
+            self._write(line)
 
     def finished(self, index: int, error: GPCNError | None) -> None:
         """Print ``label: succeeded`` or ``label: failed: reason`` (or the fleet's tally)."""

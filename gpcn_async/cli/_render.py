@@ -5,15 +5,13 @@ Pure functions of the SDK's public models; nothing here does I/O.
 
 from __future__ import annotations
 
-import enum
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import cast
 
 import attrs
 
-from gpcn_async import GeneratedSshKey, GPCNError, GpuVm, Inventory, JobStatus, Offer, SshKey
+from gpcn_async import GPCNError, GpuVm, Inventory, JobStatus, Offer
 
 __all__ = [
     "describe_status",
@@ -21,7 +19,6 @@ __all__ = [
     "error_document",
     "inventory_document",
     "inventory_text",
-    "jsonable",
     "offer_document",
     "one_line",
     "table",
@@ -59,34 +56,21 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
     return "\n".join(lines)
 
 
-def jsonable(value: object) -> object:
-    """A JSON-ready copy of an SDK value: attrs models become dicts with their field names.
-
-    Datetimes become ISO 8601 strings and enums their values. An ``SshKey`` shows only its
-    ``vm_id`` and a ``GeneratedSshKey`` only its ``key``: a private key never reaches a JSON
-    document by this way.
-    """
-    if isinstance(value, SshKey):
-        value = {"vm_id": value.vm_id}
-    elif isinstance(value, GeneratedSshKey):
-        value = {"key": value.key}
-    elif attrs.has(type(value)):
-        fields = attrs.fields(cast("type[attrs.AttrsInstance]", type(value)))
-        value = {field.name: getattr(value, field.name) for field in fields}
-    if isinstance(value, Mapping):
-        return {str(key): jsonable(item) for key, item in value.items()}
-    if isinstance(value, list | tuple | set | frozenset):
-        return [jsonable(item) for item in value]
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, enum.Enum):
-        return jsonable(value.value)
-    return value
+def _model_dict(value: object) -> object:
+    """``json.dumps``' fallback: an SDK model becomes its ``to_dict()`` (secrets left out)."""
+    to_dict = getattr(value, "to_dict", None)
+    if not callable(to_dict):
+        raise TypeError(f"{type(value).__name__} is not JSON serializable")
+    return to_dict()
 
 
 def dump_json(document: object) -> str:
-    """The one JSON document a command prints with ``--json`` (indented, keys in model order)."""
-    return json.dumps(jsonable(document), indent=2, ensure_ascii=False)
+    """The one JSON document a command prints with ``--json`` (indented, keys in model order).
+
+    SDK models in the document are written as their ``to_dict()``: field names of the SDK,
+    timestamps in ISO 8601, enums as their values, no secret.
+    """
+    return json.dumps(document, indent=2, ensure_ascii=False, default=_model_dict)
 
 
 def error_document(error: BaseException | None) -> dict[str, str] | None:
@@ -123,8 +107,8 @@ def inventory_document(inventory: Inventory) -> dict[str, object]:
     """The inventory as JSON: the offers available now, every series, and the server's error."""
     return {
         "offers": [offer_document(offer) for offer in inventory.offers()],
-        "series": jsonable(inventory.series),
-        "error": jsonable(inventory.error),
+        "series": [series.to_dict() for series in inventory.series],
+        "error": None if inventory.error is None else inventory.error.to_dict(),
     }
 
 

@@ -1,17 +1,68 @@
-"""Models shared by every resource: rate-limit snapshots and pages of a list."""
+"""What every model shares (``to_dict()``, secret fields), rate-limit snapshots and pages."""
 
+import enum
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 import attrs
 
-__all__ = ["Page", "PageMeta", "RateLimitSnapshot"]
+__all__ = ["Model", "Page", "PageMeta", "RateLimitSnapshot", "secret"]
 
 T = TypeVar("T")
 
+_SECRET = "gpcn_async.secret"  # noqa: S105 -- a metadata key, not a password
+"""The metadata key of a field that holds a secret."""
+
+
+def _redacted(_: object) -> str:
+    return "<redacted>"
+
+
+def secret() -> Any:
+    """An attrs field holding a secret: ``<redacted>`` in ``repr``, left out of ``to_dict()``."""
+    return attrs.field(repr=_redacted, metadata={_SECRET: True})
+
+
+class Model:
+    """The base of every model: data only, plus a JSON-ready view of it."""
+
+    __slots__ = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """This model as a JSON-ready dict, keyed by the SDK's field names (not the wire's).
+
+        Nested models become dicts too, lists and tuples lists, datetimes ISO 8601 strings and
+        enums their values, so ``json.dumps(model.to_dict())`` always works. Secrets (such as
+        ``SshKey.private_key``) are left out.
+
+        Returns:
+            A new dict, in the order of the class's fields.
+        """
+        fields = attrs.fields(cast("type[attrs.AttrsInstance]", type(self)))
+        return {
+            field.name: _jsonable(getattr(self, field.name))
+            for field in fields
+            if not field.metadata.get(_SECRET)
+        }
+
+
+def _jsonable(value: object) -> object:
+    if isinstance(value, Model):
+        return value.to_dict()
+    if isinstance(value, enum.Enum):
+        return _jsonable(value.value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, Mapping):
+        return {str(key): _jsonable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_jsonable(item) for item in value]
+    return value
+
 
 @attrs.frozen
-class RateLimitSnapshot:
+class RateLimitSnapshot(Model):
     """The rate-limit budget as the latest response's ``X-RateLimit-*`` headers reported it.
 
     Attributes:
@@ -26,7 +77,7 @@ class RateLimitSnapshot:
 
 
 @attrs.frozen
-class PageMeta:
+class PageMeta(Model):
     """Where a page sits in a paginated list (the envelope's ``meta``).
 
     Attributes:
@@ -47,7 +98,7 @@ class PageMeta:
 
 
 @attrs.frozen
-class Page(Generic[T]):
+class Page(Model, Generic[T]):
     """One page of a paginated list.
 
     Items may be added or removed on the server between page fetches, so pages fetched one after

@@ -2,7 +2,7 @@
 
 import attrs
 
-from gpcn_async.models.gpu import _redacted
+from gpcn_async.models._common import _redacted
 
 __all__ = ["CreatedSshKey"]
 

@@ -7,7 +7,7 @@ from datetime import datetime
 
 import attrs
 
-from gpcn_async.models.gpu import _redacted
+from gpcn_async.models._common import Model, secret
 
 __all__ = [
     "AuthStatus",
@@ -20,7 +20,7 @@ __all__ = [
 
 
 @attrs.frozen
-class SshKeyEntry:
+class SshKeyEntry(Model):
     """An SSH public key in the account's library (pass its id as ``ssh_key_id``).
 
     Attributes:
@@ -42,7 +42,7 @@ class SshKeyEntry:
 
 
 @attrs.frozen
-class GeneratedSshKey:
+class GeneratedSshKey(Model):
     """A key pair the server generated: the library entry and its private key.
 
     The API shows the private key once, in the answer to the generation, and never again.
@@ -55,11 +55,11 @@ class GeneratedSshKey:
     """
 
     key: SshKeyEntry
-    private_key: str = attrs.field(repr=_redacted)
+    private_key: str = secret()
 
 
 @attrs.frozen
-class SshKeyAlgorithm:
+class SshKeyAlgorithm(Model):
     """An algorithm the server can generate key pairs with.
 
     Attributes:
@@ -74,7 +74,7 @@ class SshKeyAlgorithm:
 
 
 @attrs.frozen
-class Credential:
+class Credential(Model):
     """The credential a request was made with, as the auth check describes it.
 
     Attributes:
@@ -95,7 +95,7 @@ class Credential:
 
 
 @attrs.frozen
-class Grants:
+class Grants(Model):
     """What the credential may do, as the auth check describes it.
 
     A permission missing from ``permissions`` is a reliable refusal; one present may still be
@@ -113,7 +113,7 @@ class Grants:
 
 
 @attrs.frozen
-class AuthStatus:
+class AuthStatus(Model):
     """What ``gpcn.auth_check()`` learnt about the API key.
 
     Attributes:

@@ -10,6 +10,7 @@ from datetime import datetime
 import attrs
 
 from gpcn_async import _validate
+from gpcn_async.models._common import Model, secret
 
 __all__ = [
     "Datacenter",
@@ -27,7 +28,7 @@ __all__ = [
 
 
 @attrs.frozen
-class Datacenter:
+class Datacenter(Model):
     """A datacenter: where GPUs (and other resources) can be ordered.
 
     The same class serves the inventory's offers and ``gpcn.datacenters.list()``; a field the
@@ -61,7 +62,7 @@ class Datacenter:
 
 
 @attrs.frozen
-class GpuSpecs:
+class GpuSpecs(Model):
     """The hardware that comes with a GPU configuration; each field is None when not sent.
 
     Attributes:
@@ -78,7 +79,7 @@ class GpuSpecs:
 
 
 @attrs.frozen
-class Sku:
+class Sku(Model):
     """A concrete orderable configuration (pass its code as ``sku_code``).
 
     Attributes:
@@ -93,7 +94,7 @@ class Sku:
 
 
 @attrs.frozen
-class GpuCountOffer:
+class GpuCountOffer(Model):
     """Availability of one GPU count of a series in one datacenter.
 
     Attributes:
@@ -110,7 +111,7 @@ class GpuCountOffer:
 
 
 @attrs.frozen
-class DatacenterAvailability:
+class DatacenterAvailability(Model):
     """Which GPU counts of a series a datacenter offers.
 
     Attributes:
@@ -123,7 +124,7 @@ class DatacenterAvailability:
 
 
 @attrs.frozen
-class GpuSeries:
+class GpuSeries(Model):
     """A GPU series (a GPU model line, such as NVIDIA A100) and where it is available.
 
     Attributes:
@@ -142,7 +143,7 @@ class GpuSeries:
 
 
 @attrs.frozen
-class InventoryError:
+class InventoryError(Model):
     """A problem the server reported with the inventory, such as its GPU provider being down.
 
     Attributes:
@@ -167,7 +168,7 @@ def _series_ref(series: GpuSeries) -> str:
 
 
 @attrs.frozen
-class Offer:
+class Offer(Model):
     """Something that can be ordered now: a GPU count of a series in a datacenter.
 
     Attributes:
@@ -207,7 +208,7 @@ class Offer:
 
 
 @attrs.frozen
-class Inventory:
+class Inventory(Model):
     """The GPU catalog and what is available now.
 
     Attributes:
@@ -264,7 +265,7 @@ class Inventory:
 
 
 @attrs.frozen
-class GpuVm:
+class GpuVm(Model):
     """A GPU virtual machine.
 
     Both wire dialects decode into this class; a field the server's dialect lacks is None.
@@ -313,12 +314,8 @@ class GpuVm:
     ssh_key_id: str | None = None
 
 
-def _redacted(_: object) -> str:
-    return "<redacted>"
-
-
 @attrs.frozen
-class SshKey:
+class SshKey(Model):
     """The SSH private key of a GPU VM.
 
     The key is a secret: ``repr()`` and ``str()`` show ``<redacted>`` in its place. Read
@@ -330,4 +327,4 @@ class SshKey:
     """
 
     vm_id: str
-    private_key: str = attrs.field(repr=_redacted)
+    private_key: str = secret()

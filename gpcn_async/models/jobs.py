@@ -5,6 +5,8 @@ from datetime import datetime
 
 import attrs
 
+from gpcn_async.models._common import Model
+
 __all__ = ["JobState", "JobStatus"]
 
 
@@ -32,7 +34,7 @@ _TERMINAL = frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED})
 
 
 @attrs.frozen
-class JobStatus:
+class JobStatus(Model):
     """One snapshot of a job, as the server last reported it.
 
     Attributes:

@@ -31,6 +31,8 @@ __all__ = ["GpuClient"]
 logger = logging.getLogger("gpcn_async")
 
 BASE = "/resource/gpu"
+DEFAULT_PAGE_SIZE = 10
+"""VMs per page of ``list_page()`` when no size is given."""
 
 T = TypeVar("T")
 
@@ -53,22 +55,28 @@ class GpuClient:
         code: str | None = None,
         *,
         datacenter_id: str | None = None,
+        gpu_count: int | None = None,
         count: int | None = None,
     ) -> Inventory:
         """What can be ordered now: each GPU series and where, in which GPU counts.
 
+        Use ``inventory.offers(...)`` to walk the available (series, datacenter, count) offers.
+
         Args:
             code: only this series code.
             datacenter_id: only this datacenter (a 404 if it is not available to you).
-            count: only this GPU count (1, 2, 4 or 8).
+            gpu_count: only this GPU count (1, 2, 4 or 8).
+            count: the old spelling of ``gpu_count``, kept working.
 
-        Use ``inventory.offers(...)`` to walk the available (series, datacenter, count) offers.
+        Raises:
+            InvalidRequestError: a bad value, or both ``gpu_count`` and ``count``.
         """
+        name, value = _validate.spelling("gpu_count", gpu_count, "count", count)
         params = _wire.query_params(
             {
                 "code": _validate.optional_text(code, "code"),
                 "datacenterId": _validate.optional_text(datacenter_id, "datacenter_id"),
-                "count": None if count is None else _validate.gpu_count(count, "count"),
+                "count": None if value is None else _validate.gpu_count(value, name),
             }
         )
         response = await self._transport.request("GET", f"{BASE}/inventory", params=params)
@@ -101,7 +109,8 @@ class GpuClient:
         self,
         page: int = 1,
         *,
-        limit: int = 10,
+        page_size: int | None = None,
+        limit: int | None = None,
         search: str | None = None,
         sort: str | None = None,
         team_id: int | str | None = None,
@@ -111,15 +120,22 @@ class GpuClient:
 
         Args:
             page: the page number, from 1.
-            limit: VMs per page, 1 to 100.
+            page_size: VMs per page, 1 to 100 (default 10).
+            limit: the old spelling of ``page_size``, kept working.
             search: only VMs whose name contains this.
             sort: ``field:asc`` or ``field:desc`` (the server's default is ``createdAt:desc``).
             team_id: only this team's VMs (guide dialect filter).
             resource_group_id: only this resource group's VMs (reference dialect filter).
+
+        Raises:
+            InvalidRequestError: a bad value, or both ``page_size`` and ``limit``.
         """
+        name, size = _validate.spelling("page_size", page_size, "limit", limit)
         filters = self._list_filters(search, sort, team_id, resource_group_id)
         return await self._fetch_page(
-            _validate.page_number(page), _validate.page_limit(limit), filters
+            _validate.page_number(page),
+            _validate.page_limit(DEFAULT_PAGE_SIZE if size is None else size, name),
+            filters,
         )
 
     @staticmethod
@@ -443,7 +459,7 @@ class GpuClient:
         conflicts = 0
         claimed: set[tuple[int | str, str, int]] = set()
         for attempt in range(1, max_attempts + 1):
-            inventory = await self.inventory(code, count=gpu_count)
+            inventory = await self.inventory(code, gpu_count=gpu_count)
             offers = rank_offers(inventory, code, gpu_count, preferred, claimed)
             if not offers:
                 raise NoCapacityError(

@@ -111,11 +111,13 @@ def _is_gpu_path(path: str) -> bool:
 class FakeGPCN(AccountScripting):
     """A fake GPCN API server for tests, speaking the ``"guide"`` or ``"reference"`` dialect.
 
-    Use it as an async context manager; it listens on 127.0.0.1 only::
+    Use it as an async context manager; it listens on 127.0.0.1 only:
 
-        async with FakeGPCN(dialect="guide") as fake:
-            async with fake.client() as gpcn:
-                vm = await (await gpcn.gpu.create(...)).wait()
+    ```python
+    async with FakeGPCN(dialect="guide") as fake:
+        async with fake.client() as gpcn:
+            vm = await (await gpcn.gpu.create(...)).wait()
+    ```
 
     What a test can script, by group of methods:
 
@@ -317,6 +319,8 @@ class FakeGPCN(AccountScripting):
             "base_url": self.url,
             "retry": RetryPolicy(base_delay=0.001, max_delay=0.01, max_rate_limit_wait=5.0),
             "poll": PollPolicy(interval=0.005, max_interval=0.05, timeout=10.0),
+            # The fake is on this machine: a proxy from the environment must not stand between.
+            "trust_env": False,
         }
         options.update(kwargs)
         return Client(**options)

@@ -15,19 +15,24 @@ Fixtures:
 - ``gpcn_dialect``: the dialect, ``"reference"`` unless a marker, a parametrization or your own
   fixture of that name says otherwise.
 
-Markers (on a test, a class, or a module's ``pytestmark``)::
+Markers (on a test, a class, or a module's ``pytestmark``):
 
-    @pytest.mark.gpcn_dialect("guide")  # this dialect
-    @pytest.mark.gpcn_dialect("guide", "reference")  # the test runs once per dialect
-    @pytest.mark.gpcn_fake(job_polls=1, seed_vms=3)  # FakeGPCN options (not dialect)
-    @pytest.mark.gpcn_client(poll=PollPolicy(timeout=1.0))  # Client options
-    async def test_lists(gpcn_client, gpcn_fake): ...
+```python
+@pytest.mark.gpcn_dialect("guide")  # this dialect
+@pytest.mark.gpcn_dialect("guide", "reference")  # the test runs once per dialect
+@pytest.mark.gpcn_fake(job_polls=1, seed_vms=3)  # FakeGPCN options (not dialect)
+@pytest.mark.gpcn_client(poll=PollPolicy(timeout=1.0))  # Client options
+async def test_lists(gpcn_client, gpcn_fake): ...
+```
 
 For ``gpcn_fake`` and ``gpcn_client`` the marker closest to the test wins for each option.
 Parametrizing ``gpcn_dialect`` directly (``@pytest.mark.parametrize("gpcn_dialect", [...])``)
 works too, but not together with the ``gpcn_dialect`` marker on the same test. A ``gpcn_dialect``
 fixture of your own in a conftest.py sets a default for its tests (one dialect, or each of its
 ``params``); a ``gpcn_dialect`` marker still wins over it.
+
+Every pytest run in an environment with gpcn_async loads this module, so it imports the fake
+(and ``aiohttp.web`` with it) only when a test first uses one of its fixtures or markers.
 """
 
 from __future__ import annotations
@@ -38,11 +43,9 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from gpcn_async.testing._render import DIALECTS
-from gpcn_async.testing._server import FakeGPCN
-
 if TYPE_CHECKING:
     from gpcn_async import Client
+    from gpcn_async.testing._server import FakeGPCN
 
 __all__ = [
     "gpcn_client",
@@ -134,6 +137,8 @@ def _marker_dialects(marker: pytest.Mark) -> list[str]:
     Raises:
         ValueError: No dialect, an unknown one, one given twice, or keyword arguments.
     """
+    from gpcn_async.testing._render import DIALECTS  # noqa: PLC0415 -- see the module docstring
+
     dialects = list(marker.args)
     if marker.kwargs or not dialects:
         raise ValueError(
@@ -219,7 +224,11 @@ def _marker_options(node: pytest.Item, name: str) -> dict[str, Any]:
     return options
 
 
-_FAKE_OPTIONS = frozenset(inspect.signature(FakeGPCN).parameters) - {"dialect"}
+def _fake_class() -> type[FakeGPCN]:
+    """The ``FakeGPCN`` class, imported when a fixture first needs it (see the module docstring)."""
+    from gpcn_async.testing._server import FakeGPCN  # noqa: PLC0415
+
+    return FakeGPCN
 
 
 @pytest.fixture
@@ -247,18 +256,19 @@ async def gpcn_fake(gpcn_dialect: str, request: pytest.FixtureRequest) -> AsyncI
         ValueError: A bad ``gpcn_dialect`` or ``gpcn_fake`` marker on the test.
     """
     _dialect_choice(request.node)
+    fake_class = _fake_class()
     options = _marker_options(request.node, "gpcn_fake")
     if "dialect" in options:
         raise ValueError(
             "choose the dialect with @pytest.mark.gpcn_dialect(...), not gpcn_fake(dialect=...)"
         )
-    unknown = sorted(set(options) - _FAKE_OPTIONS)
+    known = set(inspect.signature(fake_class).parameters) - {"dialect"}
+    unknown = sorted(set(options) - known)
     if unknown:
         raise ValueError(
-            f"@pytest.mark.gpcn_fake: unknown FakeGPCN option(s) {unknown}; "
-            f"known: {sorted(_FAKE_OPTIONS)}"
+            f"@pytest.mark.gpcn_fake: unknown FakeGPCN option(s) {unknown}; known: {sorted(known)}"
         )
-    async with FakeGPCN(dialect=gpcn_dialect, **options) as fake:
+    async with fake_class(dialect=gpcn_dialect, **options) as fake:
         yield fake
 
 
