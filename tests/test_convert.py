@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from gpcn_async import _convert
+from gpcn_async import _convert, _dialects, _shapes
 from gpcn_async._convert import (
     structure_accepted_jobs,
     structure_inventory,
@@ -410,7 +410,7 @@ def test_job_state_table(fields: dict[str, Any], state: JobState) -> None:
 def test_job_state_cases_cover_every_table_row() -> None:
     """Every (field, value) row of the converter's job-state table is exercised above."""
     covered = {(k, v) for fields, _ in JOB_STATE_CASES for k, v in fields.items()}
-    missing = [row for row in _convert._JOB_STATES if row not in covered]
+    missing = [(k, v) for k, v, _ in _dialects.JOB_STATES if (k, v) not in covered]
     assert not missing
 
 
@@ -762,7 +762,7 @@ def test_an_error_raised_outside_cattrs_is_a_bug_not_a_bad_body(error: Exception
     """Our own TypeError/KeyError/AttributeError is not taken for a body of the wrong shape."""
     with pytest.raises(type(error)) as caught:
         _raise_here(error)
-    assert not _convert._is_shape_error(caught.value)
+    assert not _shapes.is_shape_error(caught.value)
 
 
 def test_a_wrong_shape_met_by_cattrs_is_a_bad_body() -> None:

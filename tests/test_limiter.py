@@ -244,3 +244,28 @@ def test_tickets_follow_the_order_requests_are_let_through() -> None:
     limiter = RateLimiter(max_wait=1.0)
     tickets = [limiter.try_acquire() for _ in range(3)]
     assert tickets == [1, 2, 3]
+
+
+async def test_a_request_arriving_as_the_budget_refills_queues_behind_those_waiting() -> None:
+    """The limiter's no-wait path never lets a newcomer take a slot before requests queued."""
+    limiter = RateLimiter(max_wait=1.0)
+    await limiter.acquire()
+    limiter.observe(RateLimitHeaders(limit=1, remaining=0, reset=time.time() + 0.03))
+    limiter.release()
+    order: list[str] = []
+
+    async def take(name: str) -> None:
+        try:
+            await limiter.acquire()
+        except RateLimitError:  # the next window is beyond max_wait
+            order.append(f"{name}: refused")
+        else:
+            order.append(name)
+            limiter.release()
+
+    first = asyncio.create_task(take("queued"))
+    await asyncio.sleep(0)  # it waits at the limiter for the reset
+    time.sleep(0.05)  # noqa: ASYNC251 -- block the loop past the reset, so both are ready at once
+    newcomer = asyncio.create_task(take("newcomer"))  # its first step runs before the wake-up
+    await asyncio.gather(first, newcomer)
+    assert order == ["queued", "newcomer: refused"]

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import math
+import time
 
 import pytest
 
@@ -74,3 +76,37 @@ async def test_a_rider_counts_as_polled_and_its_schedule_joins_the_others(dialec
     # then [second]: 6 requests, where two schedules 50 ms apart would have cost 10.
     assert len(requests) == 6
     assert sum(len(ids) == 2 for ids in requests) == 4
+
+
+async def test_a_slow_poll_answer_does_not_stretch_the_poll_interval() -> None:
+    """A job's next poll is timed from when its previous poll was sent, not from its answer."""
+    poll = PollPolicy(interval=0.2, max_interval=0.2, timeout=10.0)
+    async with FakeGPCN(job_polls=3) as fake, fake.client(poll=poll) as gpcn:
+        fake.inject(*POLL, delay=0.3, times=None)  # every answer takes 0.3 s
+        job_id = fake.add_job()
+        await gpcn.jobs.attach(job_id)
+    sent = [request.time for request in fake.requests_to(*POLL)]
+    gaps = [later - earlier for earlier, later in itertools.pairwise(sent)]
+    assert len(sent) == 3
+    # From the send: max(answer time, interval) = 0.3 s; from the answer it was 0.3 + 0.2 s.
+    assert all(0.19 <= gap < 0.42 for gap in gaps), gaps
+
+
+async def test_each_chunk_wakes_its_waiters_without_waiting_for_the_others() -> None:
+    """The jobs of a chunk whose answer is in wake at once, even while another chunk is slow."""
+    poll = PollPolicy(interval=0.05, max_interval=0.05, timeout=10.0)
+    async with FakeGPCN(job_polls=1) as fake, fake.client(poll=poll) as gpcn:
+        fake.inject(*POLL, delay=0.6, times=1)  # one of the two chunks answers late
+        ids = [fake.add_job() for _ in range(100)]
+        started = time.monotonic()
+        woke: list[float] = []
+
+        async def wait(job_id: str) -> None:
+            await gpcn.jobs.attach(job_id)
+            woke.append(time.monotonic() - started)
+
+        await asyncio.gather(*(wait(job_id) for job_id in ids))
+    assert fake.count(*POLL) == 2
+    early = [moment for moment in woke if moment < 0.4]
+    assert len(early) == 50  # the prompt chunk's jobs did not wait for the slow one
+    assert min(moment for moment in woke if moment >= 0.4) >= 0.6

@@ -583,3 +583,28 @@ async def test_borrowed_session_without_decompression_still_reads_gzip() -> None
                 assert await gpcn.request(*GET_VMS) == [{"id": "x" * 2000}]
     finally:
         await runner.cleanup()
+
+
+async def test_a_persistent_failure_is_tried_max_retries_plus_one_times(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A failure that persists is tried max_retries + 1 times, with one retry log line between."""
+    caplog.set_level(logging.INFO, logger="gpcn_async")
+    async with FakeGPCN() as fake, fake.client() as gpcn:
+        vm_id = fake.add_vm()
+        fake.inject("GET", f"/resource/gpu/{vm_id}", status=503, times=None)
+        with pytest.raises(ServerError):
+            await gpcn.gpu.get(vm_id)
+        attempts = fake.count("GET", f"/resource/gpu/{vm_id}")
+        fake.clear_faults()
+        fake.inject("GET", f"/resource/gpu/{vm_id}", status=503, times=1)
+        vm = await gpcn.gpu.get(vm_id)
+    assert attempts == gpcn.retry.max_retries + 1 == 4
+    assert vm.id == vm_id
+    retries = [r.getMessage() for r in caplog.records if r.getMessage().startswith("retrying")]
+    assert [line.rsplit("(", 1)[1] for line in retries] == [
+        "attempt 1 of 4)",
+        "attempt 2 of 4)",
+        "attempt 3 of 4)",
+        "attempt 1 of 4)",
+    ]

@@ -1,0 +1,181 @@
+"""The two wire dialects in tables: where each field may be found, and what a job's state is.
+
+Pure: dicts in, dicts out. The *canonical* form of an object is the reference dialect's flat
+camelCase (the live service follows the reference); a table per model says where each canonical
+key may be found in either dialect, and ``canonical()`` copies the object into that form. The
+converter (``_convert``) then maps canonical keys onto model fields.
+
+Everything that decides a job's state lives in one ordered table, ``JOB_STATES`` (as h11 keeps
+its state machine in one place).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Final
+
+from gpcn_async.models import JobState
+
+__all__ = [
+    "AVAILABILITY_FIELDS",
+    "DATACENTER_FIELDS",
+    "JOB_FIELDS",
+    "JOB_STATES",
+    "SERIES_FIELDS",
+    "VM_FIELDS",
+    "ShapeError",
+    "canonical",
+    "job_state",
+    "kind",
+]
+
+Fields = Mapping[str, tuple[str, ...]]
+"""Canonical key (a dotted path) -> where else it may be found (dotted paths, tried in order)."""
+
+VM_FIELDS: Final[Fields] = {
+    "ip": ("publicIp",),
+    "jupyterUrl": ("jupyterLabUrl",),
+    "gpuCount": ("configuration.gpuCount",),
+    "seriesId": ("series.id",),
+    "seriesCode": ("series.code", "configuration.code"),
+    "seriesName": ("series.name", "configuration.name"),
+    "skuCode": ("configuration.skuCode",),
+    "datacenterId": ("datacenter.id",),
+    "datacenterName": ("datacenter.name",),
+}
+"""GPU VM. Guide: publicIp, jupyterLabUrl, series{id,name,code}; reference: configuration{...}."""
+
+SERIES_FIELDS: Final[Fields] = {
+    "id": ("seriesId",),
+    "name": ("seriesName",),
+    "code": ("seriesCode",),
+}
+"""Inventory series. Guide: seriesId, seriesName, seriesCode; reference: id, name, code."""
+
+AVAILABILITY_FIELDS: Final[Fields] = {
+    "datacenter.id": ("datacenterId",),
+    "datacenter.name": ("datacenterName",),
+    "datacenter.code": ("datacenterCode",),
+}
+"""Inventory availability (both dialects): the datacenter's flat keys become one object."""
+
+DATACENTER_FIELDS: Final[Fields] = {
+    "regionName": ("region",),
+    "countryName": ("country",),
+    "countryAbbreviation": ("countryAbbr",),
+}
+"""Datacenter. The data-center list's rows say regionName, countryName, countryAbbreviation;
+the summary nested in GPU VMs says region, country, countryAbbr (gpcn-api-account.md §4.2)."""
+
+JOB_FIELDS: Final[Fields] = {
+    "jobId": ("id",),
+    "progressPercentage": ("progress",),
+    "errorMessage": ("error",),
+    "stage": ("status",),
+}
+"""Job. Guide: id, progress, error, status; reference: jobId, progressPercentage, ..., stage."""
+
+JOB_STATES: Final[tuple[tuple[str, object, JobState], ...]] = (
+    # Reference flags, first, in the order the vendor's client applies them.
+    ("hasFailed", True, JobState.FAILED),
+    ("isCompleted", True, JobState.SUCCEEDED),
+    ("stage", "cancelled", JobState.CANCELLED),
+    ("isTerminal", True, JobState.FAILED),  # terminal without either flag
+    # Reference stage names.
+    ("stage", "initializing", JobState.PENDING),
+    ("stage", "queued", JobState.PENDING),
+    ("stage", "pending", JobState.PENDING),
+    ("stage", "completed", JobState.SUCCEEDED),
+    ("stage", "failed", JobState.FAILED),
+    # Guide status names.
+    ("status", "pending", JobState.PENDING),
+    ("status", "in_progress", JobState.RUNNING),
+    ("status", "completed", JobState.SUCCEEDED),
+    ("status", "failed", JobState.FAILED),
+)
+"""Every rule mapping a job object of either dialect to its ``JobState``, in order: the first
+row whose field has that value (texts compared case-insensitively; a flag must be JSON true)
+wins. When no row matches, an unknown ``stage``/``status`` text means the job still runs
+(RUNNING), and a job that states nothing at all (a bare ``{"jobId": ...}`` in a 202 answer) was
+just accepted (PENDING)."""
+
+
+class ShapeError(ValueError):
+    """A part of a body has the wrong shape; the message says what was expected."""
+
+
+_JSON_KINDS: Final[Mapping[type, str]] = {
+    type(None): "null",
+    bool: "a boolean",
+    int: "a number",
+    float: "a number",
+    str: "a string",
+    list: "an array",
+    dict: "an object",
+}
+
+
+def kind(value: Any) -> str:
+    """Name the JSON type of ``value`` (``"an array"``, ``"null"``...), never the value."""
+    return _JSON_KINDS.get(type(value), type(value).__name__)
+
+
+def _matches(value: object, expected: object) -> bool:
+    """Whether a field's value is a table row's: same JSON type, texts without case."""
+    if isinstance(expected, str):
+        return isinstance(value, str) and value.lower() == expected
+    return type(value) is type(expected) and value == expected
+
+
+def job_state(job: Mapping[str, Any]) -> JobState:
+    """The state of a job object of either dialect, by the first matching row of the table."""
+    for field, expected, state in JOB_STATES:
+        if _matches(job.get(field), expected):
+            return state
+    stated = job.get("stage") is not None or job.get("status") is not None
+    return JobState.RUNNING if stated else JobState.PENDING
+
+
+def _get(obj: Mapping[str, Any], dotted: str) -> Any:
+    """The value at a dotted path, None when absent; a non-object on the way is a ShapeError."""
+    value: Any = obj
+    walked: list[str] = []
+    for key in dotted.split("."):
+        if value is None:
+            return None
+        if not isinstance(value, Mapping):
+            raise ShapeError(f"expected {'.'.join(walked)} to be an object, got {kind(value)}")
+        value = value.get(key)
+        walked.append(key)
+    return value
+
+
+def _put(obj: dict[str, Any], dotted: str, value: Any) -> None:
+    """Set a dotted path in ``obj``, copying (never changing) the nested objects on the way."""
+    *parents, last = dotted.split(".")
+    for key in parents:
+        child = obj.get(key)
+        copy = dict(child) if isinstance(child, dict) else {}
+        obj[key] = copy
+        obj = copy
+    obj[last] = value
+
+
+def canonical(obj: Any, fields: Fields, what: str) -> dict[str, Any]:
+    """Check that ``obj`` is a JSON object; return a copy in the canonical form ``fields`` say.
+
+    A canonical key the object has (not null) is kept; otherwise the first of its other places
+    that holds a value gives it. ``obj`` itself is never changed.
+    """
+    if not isinstance(obj, dict):
+        raise ShapeError(f"expected {what} as an object, got {kind(obj)}")
+    result = dict(obj)
+    for key, sources in fields.items():
+        if _get(result, key) is not None:
+            continue
+        for source in sources:
+            value = _get(obj, source)
+            if value is not None:
+                _put(result, key, value)
+                break
+    return result
