@@ -1,0 +1,251 @@
+"""The one I/O seam: one HTTP exchange with aiohttp, ``send(request) -> Exchange``.
+
+This is the only module that touches aiohttp's client. A sender sends one request and returns
+the answer's status, headers and body, whatever the status; when no answer came it raises
+``SendError`` saying how far the request got (never connected, lost, timed out). What an answer
+means, and whether to try again, is decided around it (``_transport``, ``_wire``), so the whole
+pipeline can be tested with an in-memory sender.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from types import SimpleNamespace
+from typing import Any, Final, NamedTuple
+
+import aiohttp
+
+from gpcn_async import _redact, _wire
+from gpcn_async.errors import ClientStateError, ConfigurationError, TransportError
+
+__all__ = ["MAX_CONNECT_TIMEOUT", "AiohttpSender", "Exchange", "Request", "SendError", "Sender"]
+
+MAX_CONNECT_TIMEOUT: Final = 10.0
+"""Connecting gets its own, shorter limit: a server that cannot be reached then fails as "not
+sent" (safe to retry, even for a create) rather than as an unknown outcome."""
+
+
+class Request(NamedTuple):
+    """One request to send: the path is relative to the base URL."""
+
+    method: str
+    path: str
+    params: Mapping[str, str] | None = None
+    json: Any = None
+
+
+class Exchange(NamedTuple):
+    """What came back: any status, its headers and the raw body."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+
+class SendError(Exception):
+    """No answer came; ``kind`` says how far the request got, ``text`` what happened.
+
+    The text is safe to show (secrets masked); ``__cause__`` is the original exception unless
+    showing it would show the request's headers.
+    """
+
+    def __init__(self, kind: _wire.FailureKind, text: str) -> None:
+        super().__init__(text)
+        self.kind = kind
+        self.text = text
+
+
+Sender = Callable[[Request], Awaitable[Exchange]]
+"""Sends one request: returns the ``Exchange``, or raises ``SendError`` when no answer came."""
+
+
+class _Sent:
+    """Set by aiohttp's trace once a request's headers are written: it may have arrived."""
+
+    __slots__ = ("headers_sent",)
+
+    def __init__(self) -> None:
+        self.headers_sent = False
+
+
+async def _on_headers_sent(
+    _session: aiohttp.ClientSession,
+    context: SimpleNamespace,
+    _params: aiohttp.TraceRequestHeadersSentParams,
+) -> None:
+    marker = context.trace_request_ctx
+    if isinstance(marker, _Sent):
+        marker.headers_sent = True
+
+
+# A proxy that refused the tunnel answered for itself: the API never saw the request, and a
+# proxy's refusal does not go away by retrying.
+_FATAL_CONNECTION_ERRORS: Final = (aiohttp.ClientSSLError, aiohttp.ClientHttpProxyError)
+_NOT_SENT_ERRORS: Final = (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError)
+# A ClientResponseError here is an answer aiohttp could not parse: the request was sent.
+_LOST_ERRORS: Final = (
+    aiohttp.ClientConnectionError,
+    aiohttp.ClientPayloadError,
+    aiohttp.ClientResponseError,
+)
+
+
+def _classify(exc: BaseException) -> _wire.FailureKind:
+    """Map an aiohttp (or timeout) exception to how far the request got."""
+    if isinstance(exc, _FATAL_CONNECTION_ERRORS):
+        return _wire.FailureKind.FATAL  # a certificate problem does not go away by retrying
+    if isinstance(exc, _NOT_SENT_ERRORS):
+        return _wire.FailureKind.NOT_SENT
+    if isinstance(exc, TimeoutError):
+        return _wire.FailureKind.TIMED_OUT
+    if isinstance(exc, _LOST_ERRORS):
+        return _wire.FailureKind.LOST
+    return _wire.FailureKind.FATAL
+
+
+class _ConnectionDropped(aiohttp.ClientConnectionError):
+    """A dropped connection, wrapped so that aiohttp's own retry does not see it.
+
+    ``ClientSession._request`` sends an idempotent request once more after
+    ``ClientOSError`` / ``ServerDisconnectedError`` (aiohttp issue #10790), under our retry
+    count: a server that keeps dropping would see twice ``max_tries`` requests. This type is
+    neither, so aiohttp raises it at once; the sender unwraps it before classifying.
+    """
+
+    def __init__(self, original: aiohttp.ClientConnectionError) -> None:
+        super().__init__(str(original))
+        self.original = original
+
+
+async def _no_resend_middleware(
+    request: aiohttp.ClientRequest, handler: aiohttp.ClientHandlerType
+) -> aiohttp.ClientResponse:
+    """Hide a dropped connection from aiohttp's built-in re-send; retries are ours to count."""
+    try:
+        return await handler(request)
+    except aiohttp.ClientConnectorError:
+        raise  # never connected: aiohttp does not re-send these, and we classify them as such
+    except (aiohttp.ClientOSError, aiohttp.ServerDisconnectedError) as exc:
+        raise _ConnectionDropped(exc) from exc
+
+
+class AiohttpSender:
+    """Sends requests with one ``aiohttp.ClientSession``, its own or a borrowed one.
+
+    Its own session is made on ``open()`` (or the first request) and closed by ``aclose()``; a
+    borrowed one is used as given and never closed.
+    """
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        headers: Mapping[str, str],
+        timeout: float,
+        max_connections: int,
+        session: aiohttp.ClientSession | None,
+        trust_env: bool,
+        secrets: tuple[str, ...],
+    ) -> None:
+        if session is not None and not isinstance(session, aiohttp.ClientSession):
+            raise ConfigurationError(f"session must be an aiohttp.ClientSession, got {session!r}")
+        self._base_url = base_url
+        self._headers = dict(headers)
+        self._timeout = aiohttp.ClientTimeout(
+            total=timeout, sock_connect=min(timeout, MAX_CONNECT_TIMEOUT)
+        )
+        self._max_connections = max_connections
+        self._borrowed = session is not None
+        self._session = session
+        self._trust_env = trust_env
+        self._secrets = secrets
+
+    def open(self) -> None:
+        """Make the owned session now; a borrowed one is used as given."""
+        self._usable_session()
+
+    def detach(self) -> aiohttp.ClientSession | None:
+        """Stop sending; return the owned session, for the caller to close (a borrowed: None)."""
+        session, self._session = self._session, None
+        return None if self._borrowed else session
+
+    async def aclose(self) -> None:
+        """Close the owned session (a borrowed one is left open)."""
+        session = self.detach()
+        if session is not None:
+            await session.close()
+
+    def _usable_session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            if self._borrowed:
+                raise ClientStateError("the client is closed; make a new Client to send requests")
+            trace = aiohttp.TraceConfig()
+            trace.on_request_headers_sent.append(_on_headers_sent)
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=self._max_connections),
+                timeout=self._timeout,
+                middlewares=(_no_resend_middleware,),
+                trace_configs=[trace],
+                trust_env=self._trust_env,  # HTTP(S)_PROXY and NO_PROXY, as httpx and requests
+            )
+        elif self._session.closed:
+            raise ClientStateError("the aiohttp session passed as session= has been closed")
+        return self._session
+
+    def check(self) -> None:
+        """Raise ``ClientStateError`` if no request can be sent (a borrowed session closed)."""
+        self._usable_session()
+
+    async def __call__(self, request: Request) -> Exchange:
+        """Send one request; its answer whatever the status, or ``SendError``."""
+        session = self._session
+        if session is None or session.closed:
+            what = "the client" if not self._borrowed else "the aiohttp session passed as session="
+            raise TransportError(f"{request.method} {request.path}: {what} was closed meanwhile")
+        # Only the owned session traces when headers were written; a borrowed one cannot.
+        sent = None if self._borrowed else _Sent()
+        failure: SendError | None = None
+        try:
+            # raise_for_status and auto_decompress are given per request because a borrowed
+            # session's defaults would otherwise change what an answer means.
+            async with session.request(
+                request.method,
+                self._base_url + request.path,
+                params=request.params,
+                json=request.json,
+                headers=self._headers,
+                timeout=self._timeout,
+                allow_redirects=False,
+                raise_for_status=False,
+                auto_decompress=True,
+                trace_request_ctx=sent,
+            ) as response:
+                return Exchange(response.status, response.headers, await response.read())
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            failure = self._failure(exc, sent)
+        # Raised outside the except block, so that aiohttp's exception does not become its
+        # __context__: some of them show the request headers, and so the API key.
+        raise failure
+
+    def _failure(self, exc: BaseException, sent: _Sent | None) -> SendError:
+        if isinstance(exc, _ConnectionDropped):
+            exc = exc.original
+        kind = _classify(exc)
+        if sent is not None and not sent.headers_sent and kind is not _wire.FailureKind.FATAL:
+            # Not a byte of the request was written (e.g. the time ran out while connecting):
+            # the server cannot have acted on it, whatever aiohttp's exception says.
+            kind = _wire.FailureKind.NOT_SENT
+        if isinstance(exc, aiohttp.ClientResponseError) and kind is _wire.FailureKind.LOST:
+            # Its str() leads with aiohttp's parser code (400), which reads like the server's.
+            text = f"the answer was not valid HTTP ({_describe(exc, self._secrets, exc.message)})"
+        else:
+            text = f"{kind.value} ({_describe(exc, self._secrets)})"
+        failure = SendError(kind, text)
+        # Its type and redacted message are in the text; some exceptions show the key.
+        failure.__cause__ = None if hasattr(exc, "request_info") else exc
+        return failure
+
+
+def _describe(exc: BaseException, secrets: tuple[str, ...], text: str | None = None) -> str:
+    text = str(exc) if text is None else text
+    return f"{type(exc).__name__}: {_redact.redact(text, secrets)}" if text else type(exc).__name__
