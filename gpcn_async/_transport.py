@@ -48,13 +48,16 @@ class Response(NamedTuple):
     headers: Mapping[str, str]
     sent: float = 0.0
     secrets: tuple[str, ...] = ()
+    request: Request | None = None
+    safe: bool = True
 
     def decode(self, structure: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """``structure(self.data, ...)``; a ``ResponseDecodeError`` gets this answer's status.
+        """``structure(self.data, ...)``, its errors told as the pipeline tells every error.
 
-        The converter sees only the body; the status and the client's own key are the
-        transport's, so they are added here: every unreadable answer says which status it came
-        with, and its snippet never shows the key, whatever it looks like.
+        A ``ResponseDecodeError`` gets this answer's status, and its snippet never shows the
+        client's key. For an action never re-sent (a create, a delete...), an answer that
+        cannot be read is ``OutcomeUnknownError``: the server took the action (a 2xx), so the
+        caller must look before acting again.
         """
         try:
             return structure(self.data, *args, **kwargs)
@@ -62,7 +65,20 @@ class Response(NamedTuple):
             if error.status is None:
                 error.status = self.status
             error.snippet = _redact.redact(error.snippet, self.secrets)
-            raise
+            if self.safe or self.request is None:
+                raise
+            raise _taken_but_unreadable(self.request, error) from error
+
+
+def _taken_but_unreadable(request: Request, error: ResponseDecodeError) -> OutcomeUnknownError:
+    """The error of an action never re-sent whose 2xx answer cannot be read."""
+    vm_name, ids = _wire.outcome_subject(request.method, request.path, request.json)
+    return OutcomeUnknownError(
+        f"{request.method} {request.path}: the server accepted it but its answer could not be "
+        f"read ({error})",
+        vm_name=vm_name,
+        ids=ids,
+    )
 
 
 @attrs.define
@@ -305,9 +321,14 @@ class Transport:
         method, path = call.request.method, call.request.path
         status, headers, body = exchange
         if 200 <= status < 300:
-            envelope = _wire.decode_success(
-                status, body, headers, method=method, path=path, secrets=self._secrets
-            )
+            try:
+                envelope = _wire.decode_success(
+                    status, body, headers, method=method, path=path, secrets=self._secrets
+                )
+            except ResponseDecodeError as unreadable:
+                if call.safe:
+                    raise
+                raise _taken_but_unreadable(call.request, unreadable) from unreadable
             return Response(
                 status,
                 envelope.data,
@@ -316,6 +337,8 @@ class Transport:
                 headers,
                 started,
                 self._secrets,
+                call.request,
+                call.safe,
             )
         # A Retry-After date and X-RateLimit-Reset are on the server's clock.
         error = _wire.error_from_response(

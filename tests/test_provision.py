@@ -15,7 +15,7 @@ from gpcn_async import (
     NoCapacityError,
     OutcomeUnknownError,
 )
-from gpcn_async.resources.gpu import rank_offers
+from gpcn_async._provision import rank_offers
 from gpcn_async.testing import FakeGPCN
 
 CREATE = ("POST", "/resource/gpu")

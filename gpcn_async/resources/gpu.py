@@ -2,33 +2,27 @@
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import logging
-from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Iterator
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable
 from typing import Any, TypeVar
 
 from gpcn_async import _convert, _validate, _wire
 from gpcn_async._pagination import iterate_pages
 from gpcn_async._poller import Poller
+from gpcn_async._provision import provision
 from gpcn_async._transport import Response, Transport
 from gpcn_async.bulk import BulkResult, JobGroup, action_results, fan_out, job_group
 from gpcn_async.errors import (
-    ConflictError,
     InvalidRequestError,
-    NoCapacityError,
-    OutcomeUnknownError,
     ResponseDecodeError,
 )
 from gpcn_async.jobs import Job, no_result
-from gpcn_async.models import GpuVm, Inventory, JobStatus, Offer, Page, SshKey
+from gpcn_async.models import GpuVm, Inventory, JobStatus, Page, SshKey
 from gpcn_async.models._bulk import BulkOutcome
 from gpcn_async.models._requests import UNSET, GpuCreateRequest, GpuUpdateRequest, Unset
 from gpcn_async.policies import PollPolicy
 
 __all__ = ["GpuClient"]
-
-logger = logging.getLogger("gpcn_async")
 
 BASE = "/resource/gpu"
 DEFAULT_PAGE_SIZE = 10
@@ -220,11 +214,10 @@ class GpuClient:
             resource_group_id=_given(resource_group_id, _validate.text, "resource_group_id"),
             username=_given(username, _validate.text, "username"),
         )
-        with _taken_if_unreadable("POST", BASE, vm_name=request.name):
-            response = await self._transport.request(
-                "POST", BASE, json=_convert.unstructure_create(request)
-            )
-            status = response.decode(_convert.structure_accepted_jobs)[0]
+        response = await self._transport.request(
+            "POST", BASE, json=_convert.unstructure_create(request)
+        )
+        status = response.decode(_convert.structure_accepted_jobs)[0]
         return self._job_of(status, self._created_vm, CREATE_JOB)
 
     async def _created_vm(self, status: JobStatus) -> GpuVm:
@@ -288,9 +281,8 @@ class GpuClient:
             OutcomeUnknownError: the delete may or may not have been accepted.
         """
         vm_id = _validate.path_id(vm_id, "vm_id")
-        with _taken_if_unreadable("DELETE", f"{BASE}/{vm_id}", ids=[vm_id]):
-            response = await self._transport.request("DELETE", f"{BASE}/{vm_id}")
-            return self._job_or_done(response, "delete", vm_id)
+        response = await self._transport.request("DELETE", f"{BASE}/{vm_id}")
+        return self._job_or_done(response, "delete", vm_id)
 
     async def start(self, vm_id: str) -> Job[None]:
         """Start a stopped GPU VM.
@@ -323,9 +315,8 @@ class GpuClient:
     async def _action(self, vm_id: str, action: str) -> Job[None]:
         vm_id = _validate.path_id(vm_id, "vm_id")
         path = f"{BASE}/{vm_id}/{action}"
-        with _taken_if_unreadable("POST", path, ids=[vm_id]):
-            response = await self._transport.request("POST", path)
-            return self._job_or_done(response, action, vm_id)
+        response = await self._transport.request("POST", path)
+        return self._job_or_done(response, action, vm_id)
 
     async def ssh_key(self, vm_id: str) -> SshKey:
         """The VM's SSH private key. It is a secret: it never shows in ``repr``/``str``."""
@@ -364,9 +355,8 @@ class GpuClient:
         path = f"{BASE}/bulk/{action}"
 
         async def send(chunk: list[str]) -> list[BulkOutcome]:
-            with _taken_if_unreadable("POST", path, ids=chunk):
-                response = await self._transport.request("POST", path, json={"ids": chunk})
-                return response.decode(_convert.structure_bulk_outcomes)
+            response = await self._transport.request("POST", path, json={"ids": chunk})
+            return response.decode(_convert.structure_bulk_outcomes)
 
         return action_results(unique, await fan_out(unique, send), action)
 
@@ -387,11 +377,10 @@ class GpuClient:
         unique = _validate.unique_ids(ids, "ids")
 
         async def send(chunk: list[str]) -> tuple[list[JobStatus], int]:
-            with _taken_if_unreadable("POST", f"{BASE}/bulk/delete", ids=chunk):
-                response = await self._transport.request(
-                    "POST", f"{BASE}/bulk/delete", json={"ids": chunk}
-                )
-                return response.decode(_convert.structure_accepted_jobs), response.status
+            response = await self._transport.request(
+                "POST", f"{BASE}/bulk/delete", json={"ids": chunk}
+            )
+            return response.decode(_convert.structure_accepted_jobs), response.status
 
         def make_job(status: JobStatus, vm_id: str) -> Job[None]:
             return self._job_of(status, no_result, "gpu.delete", vm_id)
@@ -443,69 +432,15 @@ class GpuClient:
                 the message counts them and the 409s met).
             OutcomeUnknownError: an order may have been placed; it was not sent again.
         """
-        name = _validate.text(name, "name")
-        code = _validate.text(code, "code")
-        gpu_count = _validate.gpu_count(gpu_count)
-        preferred = (
-            None if datacenters is None else _validate.unique_ids(datacenters, "datacenters")
-        )
-        max_attempts = _validate.positive_int(max_attempts, "max_attempts")
-        reserved = sorted(_PROVISION_FIELDS & create_kwargs.keys())
-        if reserved:
-            raise InvalidRequestError(
-                f"provision() chooses {', '.join(reserved)} itself; pass code= and datacenters="
-            )
-        tried: list[str] = []
-        conflicts = 0
-        claimed: set[tuple[int | str, str, int]] = set()
-        for attempt in range(1, max_attempts + 1):
-            inventory = await self.inventory(code, gpu_count=gpu_count)
-            offers = rank_offers(inventory, code, gpu_count, preferred, claimed)
-            if not offers:
-                raise NoCapacityError(
-                    no_result_available(inventory, code, gpu_count, preferred)
-                    + _tally(len(tried), conflicts),
-                    tried=tried,
-                )
-            offer = offers[0]
-            kwargs = dict(create_kwargs)
-            if offer.sku is not None:
-                kwargs.setdefault("sku_code", offer.sku.code)
-            logger.info(
-                "provision %s: ordering %s x%d in %s (datacenter %s), SKU %s (attempt %d of %d)",
-                name,
-                *_described(offer),
-                kwargs.get("sku_code") or "none",
-                attempt,
-                max_attempts,
-            )
-            try:
-                return await self.create(
-                    name=name,
-                    datacenter_id=offer.datacenter.id,
-                    series_id=offer.series.id,
-                    gpu_count=gpu_count,
-                    **kwargs,
-                )
-            except ConflictError:
-                conflicts += 1
-                tried.append(f"{offer} (claimed meanwhile: 409)")
-                claimed.add(_offer_key(offer))
-                logger.info(
-                    "provision %s: %s x%d in %s (datacenter %s) was claimed meanwhile "
-                    "(409, attempt %d of %d); %s",
-                    name,
-                    *_described(offer),
-                    attempt,
-                    max_attempts,
-                    "re-checking the inventory for another offer"
-                    if attempt < max_attempts
-                    else "no attempts left",
-                )
-        raise NoCapacityError(
-            f"no {code} x{gpu_count} order was accepted in {max_attempts} attempts"
-            + _tally(len(tried), conflicts),
-            tried=tried,
+        return await provision(
+            name=name,
+            code=code,
+            gpu_count=gpu_count,
+            datacenters=datacenters,
+            max_attempts=max_attempts,
+            create_kwargs=create_kwargs,
+            read_inventory=self.inventory,
+            order=self.create,
         )
 
     def _job_of(
@@ -538,84 +473,6 @@ CREATE_JOB = "gpu.create"
 """The kind of a create's job, in its resume token: its result is the created ``GpuVm``."""
 ACTION_JOBS = ("gpu.delete", "gpu.start", "gpu.stop", "gpu.reset")
 """The kinds of jobs that act on one VM, in their resume tokens: their result is None."""
-
-_PROVISION_FIELDS = frozenset({"datacenter_id", "series_id"})
-
-
-def no_result_available(
-    inventory: Inventory, code: str, gpu_count: int, preferred: list[str] | None
-) -> str:
-    """Why provision() found no offer: an unknown series code, or none in stock (and why)."""
-    if inventory.error is not None:
-        return f"no {code} x{gpu_count} offer is available: {inventory.error.message}"
-    if not any(series.code == code for series in inventory.series):
-        return f"no GPU series has the code {code!r} (gpcn.gpu.inventory() lists the codes)"
-    where = "" if preferred is None else f" in datacenters {', '.join(preferred)}"
-    return f"no {code} x{gpu_count} offer is available{where}"
-
-
-def _tally(tried: int, conflicts: int) -> str:
-    """What a NoCapacityError message adds about the orders sent: nothing when none was."""
-    if not tried:
-        return ""
-    offers = "offer" if tried == 1 else "offers"
-    return f"; {tried} {offers} tried, {conflicts} claimed meanwhile (409)"
-
-
-def _described(offer: Offer) -> tuple[str, int, str, str]:
-    """An offer for provision()'s log lines: series code, GPU count, datacenter name and id."""
-    datacenter = offer.datacenter
-    return (offer.series.code, offer.gpu_count, datacenter.name or datacenter.id, datacenter.id)
-
-
-def _offer_key(offer: Offer) -> tuple[int | str, str, int]:
-    return (offer.series.id, offer.datacenter.id, offer.gpu_count)
-
-
-def rank_offers(
-    inventory: Inventory,
-    code: str,
-    gpu_count: int,
-    preferred: list[str] | None,
-    claimed: set[tuple[int | str, str, int]],
-) -> list[Offer]:
-    """The offers provision() may order, best first: available, not claimed, in preference order.
-
-    With ``preferred`` datacenter ids, only those datacenters, in that order; without, the
-    inventory's order.
-    """
-    offers = [
-        offer
-        for offer in inventory.offers(code=code, gpu_count=gpu_count)
-        if _offer_key(offer) not in claimed
-    ]
-    if preferred is None:
-        return offers
-    rank = {datacenter_id: index for index, datacenter_id in enumerate(preferred)}
-    chosen = [offer for offer in offers if offer.datacenter.id in rank]
-    return sorted(chosen, key=lambda offer: rank[offer.datacenter.id])
-
-
-@contextlib.contextmanager
-def _taken_if_unreadable(
-    method: str, path: str, *, vm_name: str | None = None, ids: Iterable[str] = ()
-) -> Iterator[None]:
-    """Turn an unreadable 2xx to an action never re-sent into ``OutcomeUnknownError``.
-
-    The server took the action (a 2xx) but the answer says nothing readable of it: the caller
-    must look before acting again, exactly as after a lost answer. For a request that is safe
-    to send again, the ``ResponseDecodeError`` stays as it is.
-    """
-    try:
-        yield
-    except ResponseDecodeError as error:
-        if _wire.is_safe_to_resend(method, path):
-            raise
-        raise OutcomeUnknownError(
-            f"{method} {path}: the server accepted it but its answer could not be read ({error})",
-            vm_name=vm_name,
-            ids=ids,
-        ) from error
 
 
 def _vm_id(vm: GpuVm) -> str:

@@ -17,7 +17,6 @@ from gpcn_async.errors import (
     GPCNError,
     InvalidRequestError,
     OutcomeUnknownError,
-    ResponseDecodeError,
 )
 from gpcn_async.models import GeneratedSshKey, SshKeyAlgorithm, SshKeyEntry
 from gpcn_async.models._created import CreatedSshKey
@@ -126,22 +125,16 @@ class SshKeysClient:
         """Send an upload or generation once: the answer's id (and key, when it has one)."""
         try:
             response = await self._transport.request("POST", BASE, json=body)
-        except OutcomeUnknownError as error:
-            raise OutcomeUnknownError(
-                f"{error.message}; it would have made the SSH key {name!r}: look for it with "
-                "gpcn.ssh_keys.list() before trying again",
-                ids=error.ids,
-            ) from error
-        try:
             created = response.decode(_convert.structure_created_ssh_key, generated=generated)
             if created.name is None:
                 return created, None
             return created, response.decode(_convert.structure_ssh_key_entry)
-        except ResponseDecodeError as error:
-            # A 2xx: the key was made, but what the caller needs from the answer is missing.
+        except OutcomeUnknownError as error:
+            # Lost, or a 2xx without what the caller needs: the key may well exist.
             raise OutcomeUnknownError(
-                f"POST {BASE}: the SSH key {name!r} was accepted but the answer could not be "
-                f"read ({error}); look for it with gpcn.ssh_keys.list()"
+                f"{error.message}; it would have made the SSH key {name!r}: look for it with "
+                "gpcn.ssh_keys.list() before trying again",
+                ids=error.ids,
             ) from error
 
     async def rename(self, key_id: str, name: str) -> SshKeyEntry:
