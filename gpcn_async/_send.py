@@ -15,7 +15,7 @@ from typing import Any, Final, NamedTuple
 
 import aiohttp
 
-from gpcn_async import _redact, _wire
+from gpcn_async import _redact, _resend
 from gpcn_async.errors import ClientStateError, ConfigurationError, TransportError
 
 __all__ = ["MAX_CONNECT_TIMEOUT", "AiohttpSender", "Exchange", "Request", "SendError", "Sender"]
@@ -49,7 +49,7 @@ class SendError(Exception):
     showing it would show the request's headers.
     """
 
-    def __init__(self, kind: _wire.FailureKind, text: str) -> None:
+    def __init__(self, kind: _resend.FailureKind, text: str) -> None:
         super().__init__(text)
         self.kind = kind
         self.text = text
@@ -90,17 +90,17 @@ _LOST_ERRORS: Final = (
 )
 
 
-def _classify(exc: BaseException) -> _wire.FailureKind:
+def _classify(exc: BaseException) -> _resend.FailureKind:
     """Map an aiohttp (or timeout) exception to how far the request got."""
     if isinstance(exc, _FATAL_CONNECTION_ERRORS):
-        return _wire.FailureKind.FATAL  # a certificate problem does not go away by retrying
+        return _resend.FailureKind.FATAL  # a certificate problem does not go away by retrying
     if isinstance(exc, _NOT_SENT_ERRORS):
-        return _wire.FailureKind.NOT_SENT
+        return _resend.FailureKind.NOT_SENT
     if isinstance(exc, TimeoutError):
-        return _wire.FailureKind.TIMED_OUT
+        return _resend.FailureKind.TIMED_OUT
     if isinstance(exc, _LOST_ERRORS):
-        return _wire.FailureKind.LOST
-    return _wire.FailureKind.FATAL
+        return _resend.FailureKind.LOST
+    return _resend.FailureKind.FATAL
 
 
 class _ConnectionDropped(aiohttp.ClientConnectionError):
@@ -231,11 +231,11 @@ class AiohttpSender:
         if isinstance(exc, _ConnectionDropped):
             exc = exc.original
         kind = _classify(exc)
-        if sent is not None and not sent.headers_sent and kind is not _wire.FailureKind.FATAL:
+        if sent is not None and not sent.headers_sent and kind is not _resend.FailureKind.FATAL:
             # Not a byte of the request was written (e.g. the time ran out while connecting):
             # the server cannot have acted on it, whatever aiohttp's exception says.
-            kind = _wire.FailureKind.NOT_SENT
-        if isinstance(exc, aiohttp.ClientResponseError) and kind is _wire.FailureKind.LOST:
+            kind = _resend.FailureKind.NOT_SENT
+        if isinstance(exc, aiohttp.ClientResponseError) and kind is _resend.FailureKind.LOST:
             # Its str() leads with aiohttp's parser code (400), which reads like the server's.
             text = f"the answer was not valid HTTP ({_describe(exc, self._secrets, exc.message)})"
         else:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 import attrs
 import backoff
 
-from gpcn_async import _redact, _wire
+from gpcn_async import _redact, _resend, _wire
 from gpcn_async._limiter import RateLimiter
 from gpcn_async._send import AiohttpSender, Exchange, Request, Sender, SendError
 from gpcn_async._version import __version__
@@ -72,7 +72,7 @@ class Response(NamedTuple):
 
 def _taken_but_unreadable(request: Request, error: ResponseDecodeError) -> OutcomeUnknownError:
     """The error of an action never re-sent whose 2xx answer cannot be read."""
-    vm_name, ids = _wire.outcome_subject(request.method, request.path, request.json)
+    vm_name, ids = _resend.outcome_subject(request.method, request.path, request.json)
     return OutcomeUnknownError(
         f"{request.method} {request.path}: the server accepted it but its answer could not be "
         f"read ({error})",
@@ -237,7 +237,7 @@ class Transport:
         call = _Call(
             Request(method, path, params, json),
             background=background,
-            safe=_wire.is_safe_to_resend(method, path),
+            safe=_resend.is_safe_to_resend(method, path),
         )
         delays: Iterator[float] | None = None  # made at the first failure: most calls have none
         while True:
@@ -354,24 +354,24 @@ class Transport:
             self._limiter.pause(error.retry_after, ticket=ticket)
             if error.retry_after > self._max_rate_limit_wait:
                 raise error  # fail fast: the caller decides whether to wait that long
-        raise self._decide(call, error, _wire.decide_status(status, safe=call.safe))
+        raise self._decide(call, error, _resend.decide_status(status, safe=call.safe))
 
     def _no_answer(self, call: _Call, failure: SendError) -> Exception:
         error = TransportError(f"{call.what}: {failure.text}")
         error.__cause__ = failure.__cause__
-        return self._decide(call, error, _wire.decide_failure(failure.kind, safe=call.safe))
+        return self._decide(call, error, _resend.decide_failure(failure.kind, safe=call.safe))
 
-    def _decide(self, call: _Call, error: GPCNError, decision: _wire.Decision) -> Exception:
-        if decision is _wire.Decision.RETRY:
+    def _decide(self, call: _Call, error: GPCNError, decision: _resend.Decision) -> Exception:
+        if decision is _resend.Decision.RETRY:
             if self._closed:
                 # Only a retry needs the client; an answer, or an unknown outcome, stays true.
                 closed = TransportError(f"{call.what}: the client was closed meanwhile")
                 closed.__cause__ = error
                 return closed
             return _RetryableFailure(error)
-        if decision is _wire.Decision.OUTCOME_UNKNOWN:
+        if decision is _resend.Decision.OUTCOME_UNKNOWN:
             request = call.request
-            vm_name, ids = _wire.outcome_subject(request.method, request.path, request.json)
+            vm_name, ids = _resend.outcome_subject(request.method, request.path, request.json)
             # The error already names the request ("POST /resource/gpu: ..." or "HTTP 503 on
             # POST /resource/gpu: ..."): prefixing it again would say it twice.
             unknown = OutcomeUnknownError(

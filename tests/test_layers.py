@@ -21,6 +21,7 @@ LAYERS: dict[str, float] = {
     "_clock": 0.75,  # time arithmetic for _wire and _limiter
     "_redact": 0.75,  # masking secrets, for _wire's errors and _convert's snippets
     "_wire": 1,
+    "_resend": 1,  # which requests may be sent again: _wire's re-send table, on its own
     # L1 in its own order: the dialect tables, the strict hooks, then the converter.
     "_dialects": 1,
     "_shapes": 1.05,
@@ -46,6 +47,8 @@ PURE = {
     "_clock",
     "_dialects",
     "_redact",
+    "_resend",
+    "_shapes",
     "_wire",
     "_convert",
     "_validate",

@@ -21,9 +21,9 @@ from gpcn_async import (
     ServerError,
     TransportError,
 )
+from gpcn_async._resend import FailureKind
 from gpcn_async._send import Exchange, Request, SendError
 from gpcn_async._transport import Transport
-from gpcn_async._wire import FailureKind
 
 RETRY = RetryPolicy(max_retries=2, base_delay=0.001, max_delay=0.002, max_rate_limit_wait=1.0)
 

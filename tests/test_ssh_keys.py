@@ -196,7 +196,7 @@ async def test_an_unreadable_answer_to_an_accepted_key_is_an_unknown_outcome(
             if generated
             else gpcn.ssh_keys.create("ci", public_key=PUBLIC)
         )
-        with pytest.raises(OutcomeUnknownError, match="accepted it.*the SSH key 'ci'"):
+        with pytest.raises(OutcomeUnknownError, match=r"accepted it.*the SSH key 'ci'"):
             await call
         assert fake.count("POST", KEYS) == 1
         assert len(fake.ssh_keys) == 1

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from gpcn_async import _redact, _wire
+from gpcn_async import _redact, _resend, _wire
 from gpcn_async.errors import (
     APIError,
     AuthenticationError,
@@ -267,7 +267,7 @@ def test_only_requests_that_set_a_state_are_safe_to_resend(
     method: str, path: str, safe: bool
 ) -> None:
     """Reads, updates, polls, start and stop may be re-sent; creates, deletes, resets may not."""
-    assert _wire.is_safe_to_resend(method, path) is safe
+    assert _resend.is_safe_to_resend(method, path) is safe
 
 
 @pytest.mark.parametrize(
@@ -288,10 +288,10 @@ def test_an_unknown_outcome_names_what_it_may_have_acted_on(
     method: str, path: str, body: object, subject: tuple[str | None, tuple[str, ...]]
 ) -> None:
     """A create names its VM, a call on one VM or key its id, a bulk call its body's ids."""
-    assert _wire.outcome_subject(method, path, body) == subject
+    assert _resend.outcome_subject(method, path, body) == subject
 
 
-D = _wire.Decision
+D = _resend.Decision
 
 
 @pytest.mark.parametrize(
@@ -315,28 +315,28 @@ D = _wire.Decision
         (409, False, D.RAISE),
     ],
 )
-def test_status_retry_table(status: int, safe: bool, decision: _wire.Decision) -> None:
+def test_status_retry_table(status: int, safe: bool, decision: _resend.Decision) -> None:
     """429 always retries; 5xx retries when safe and is an unknown outcome when not."""
-    assert _wire.decide_status(status, safe=safe) is decision
+    assert _resend.decide_status(status, safe=safe) is decision
 
 
 @pytest.mark.parametrize(
     ("kind", "safe", "decision"),
     [
-        (_wire.FailureKind.NOT_SENT, True, D.RETRY),
-        (_wire.FailureKind.NOT_SENT, False, D.RETRY),
-        (_wire.FailureKind.LOST, True, D.RETRY),
-        (_wire.FailureKind.LOST, False, D.OUTCOME_UNKNOWN),
-        (_wire.FailureKind.TIMED_OUT, True, D.RETRY),
-        (_wire.FailureKind.TIMED_OUT, False, D.OUTCOME_UNKNOWN),
-        (_wire.FailureKind.FATAL, True, D.RAISE),
+        (_resend.FailureKind.NOT_SENT, True, D.RETRY),
+        (_resend.FailureKind.NOT_SENT, False, D.RETRY),
+        (_resend.FailureKind.LOST, True, D.RETRY),
+        (_resend.FailureKind.LOST, False, D.OUTCOME_UNKNOWN),
+        (_resend.FailureKind.TIMED_OUT, True, D.RETRY),
+        (_resend.FailureKind.TIMED_OUT, False, D.OUTCOME_UNKNOWN),
+        (_resend.FailureKind.FATAL, True, D.RAISE),
     ],
 )
 def test_connection_failure_retry_table(
-    kind: _wire.FailureKind, safe: bool, decision: _wire.Decision
+    kind: _resend.FailureKind, safe: bool, decision: _resend.Decision
 ) -> None:
     """A request that never reached the server may always be resent; one that may have may not."""
-    assert _wire.decide_failure(kind, safe=safe) is decision
+    assert _resend.decide_failure(kind, safe=safe) is decision
 
 
 def test_success_envelope_decodes_data_meta_and_message() -> None:
