@@ -23,7 +23,7 @@ shows the start of the body, except for SSH keys, whose body is a secret.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, Final, TypeVar
 
@@ -37,13 +37,13 @@ from gpcn_async import _shapes
 from gpcn_async._dialects import (
     AVAILABILITY_FIELDS,
     DATACENTER_FIELDS,
-    JOB_FIELDS,
     SERIES_FIELDS,
     VM_FIELDS,
     Fields,
-    ShapeError,
     canonical,
-    job_state,
+    canonical_bulk_result,
+    canonical_job,
+    gpu_counts_as_list,
     kind,
 )
 from gpcn_async.errors import ResponseDecodeError
@@ -59,7 +59,6 @@ from gpcn_async.models import (
     Grants,
     Inventory,
     InventoryError,
-    JobState,
     JobStatus,
     Page,
     PageMeta,
@@ -93,9 +92,6 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-
-_ERROR_FROM_MESSAGE: Final = frozenset({JobState.FAILED, JobState.CANCELLED})
-"""States whose ``error`` falls back to the job's ``message`` when the server sent no error."""
 
 
 def _decode(data: Any, cls: type[T], what: str, path: str = "data", *, secret: bool = False) -> T:
@@ -137,12 +133,26 @@ def _overrides(cls: type[Any], special: Mapping[str, Any]) -> dict[str, Any]:
     return result
 
 
-def _register(cls: type[T], what: str, fields: Fields | None = None, **special: Any) -> None:
-    """Generate and register the structure hook of ``cls``: canonical form, then its fields."""
+def _register(
+    cls: type[T],
+    what: str,
+    fields: Fields | None = None,
+    *,
+    normalise: Callable[[Any], dict[str, Any]] | None = None,
+    **special: Any,
+) -> None:
+    """Generate and register the structure hook of ``cls``: canonical form, then its fields.
+
+    The canonical form comes from ``fields`` (a table of ``_dialects``) or, for the objects
+    that need more, from a ``normalise`` function of ``_dialects``.
+    """
     structure_fields = make_dict_structure_fn(cls, _converter, **_overrides(cls, special))
 
+    def to_canonical(obj: Any) -> dict[str, Any]:
+        return canonical(obj, fields or {}, what)
+
     def structure(obj: Any, _: Any) -> T:
-        return structure_fields(canonical(obj, fields or {}, what), cls)
+        return structure_fields((normalise or to_canonical)(obj), cls)
 
     _converter.register_structure_hook(cls, structure)
 
@@ -169,23 +179,12 @@ _register(
 )
 
 
-def _gpu_count_entry(count: Any, entry: Any) -> Any:
-    """One guide ``gpuCounts`` entry (``"2": {"available": true}``) in the reference's form."""
-    if not (isinstance(count, str) and count.isascii() and count.isdigit()):
-        raise ShapeError("expected the keys of gpuCounts to be GPU counts such as '1'")
-    if not isinstance(entry, dict):
-        raise ShapeError(f"expected each gpuCounts entry to be an object, got {kind(entry)}")
-    return {**entry, "count": int(count)}
-
-
 _structure_gpu_count_list: Final = _converter.get_structure_hook(list[GpuCountOffer])
 
 
 def _gpu_counts(value: Any, _: Any) -> list[GpuCountOffer]:
     """Structure ``gpuCounts``: the guide's map by count, or the reference's array."""
-    if isinstance(value, dict):
-        value = [_gpu_count_entry(count, entry) for count, entry in value.items()]
-    return _structure_gpu_count_list(value, list[GpuCountOffer])  # type: ignore[no-any-return]
+    return _structure_gpu_count_list(gpu_counts_as_list(value), list[GpuCountOffer])  # type: ignore[no-any-return]
 
 
 _register(
@@ -216,49 +215,15 @@ _register(Credential, "a credential")
 _register(Grants, "grants")
 _register(AuthStatus, "an auth check answer")
 
-_structure_job_fields: Final = make_dict_structure_fn(
+_register(
     JobStatus,
-    _converter,
-    **_overrides(
-        JobStatus,
-        {
-            "id": "jobId",
-            "progress": override(rename="progressPercentage", struct_hook=_shapes.percent),
-            "error": "errorMessage",
-        },
-    ),
+    "a job",
+    normalise=canonical_job,
+    id="jobId",
+    progress=override(rename="progressPercentage", struct_hook=_shapes.percent),
+    error="errorMessage",
 )
-
-
-def _structure_job(obj: Any, _: Any) -> JobStatus:
-    job = canonical(obj, JOB_FIELDS, "a job")
-    if job.get("jobId") is None:
-        raise ShapeError("expected a job id (jobId or id), found none")
-    state = job["state"] = job_state(obj)
-    if job.get("errorMessage") is None and state in _ERROR_FROM_MESSAGE:
-        job["errorMessage"] = job.get("message")
-    return _structure_job_fields(job, JobStatus)
-
-
-_converter.register_structure_hook(JobStatus, _structure_job)
-
-_structure_bulk_fields: Final = make_dict_structure_fn(BulkOutcome, _converter)
-
-
-def _structure_bulk_outcome(obj: Any, _: Any) -> BulkOutcome:
-    """One ``data.results`` entry; an error given as an object is reduced to its message."""
-    entry = canonical(obj, {}, "a bulk result")
-    error = entry.get("error")
-    if isinstance(error, dict):
-        entry = {**entry, "error": _text_of(error.get("message") or error.get("code"))}
-    return _structure_bulk_fields(entry, BulkOutcome)
-
-
-def _text_of(value: Any) -> str | None:
-    return value if isinstance(value, str) or value is None else None
-
-
-_converter.register_structure_hook(BulkOutcome, _structure_bulk_outcome)
+_register(BulkOutcome, "a bulk result", normalise=canonical_bulk_result)
 
 _unstructure_create: Final = make_dict_unstructure_fn(
     GpuCreateRequest, _converter, _cattrs_omit_if_default=True, **_overrides(GpuCreateRequest, {})

@@ -25,6 +25,9 @@ __all__ = [
     "VM_FIELDS",
     "ShapeError",
     "canonical",
+    "canonical_bulk_result",
+    "canonical_job",
+    "gpu_counts_as_list",
     "job_state",
     "kind",
 ]
@@ -179,3 +182,45 @@ def canonical(obj: Any, fields: Fields, what: str) -> dict[str, Any]:
                 _put(result, key, value)
                 break
     return result
+
+
+_ERROR_FROM_MESSAGE: Final = frozenset({JobState.FAILED, JobState.CANCELLED})
+"""States whose error falls back to the job's ``message`` when the server sent no error."""
+
+
+def canonical_job(obj: Any) -> dict[str, Any]:
+    """A job object of either dialect in canonical form, with its ``state`` decided.
+
+    ``errorMessage`` falls back to the job's ``message`` for a failed or cancelled job.
+    """
+    job = canonical(obj, JOB_FIELDS, "a job")
+    if job.get("jobId") is None:
+        raise ShapeError("expected a job id (jobId or id), found none")
+    state = job["state"] = job_state(obj)
+    if job.get("errorMessage") is None and state in _ERROR_FROM_MESSAGE:
+        job["errorMessage"] = job.get("message")
+    return job
+
+
+def canonical_bulk_result(obj: Any) -> dict[str, Any]:
+    """One ``data.results`` entry of a bulk answer; an error object is reduced to its message."""
+    entry = canonical(obj, {}, "a bulk result")
+    error = entry.get("error")
+    if isinstance(error, dict):
+        text = error.get("message") or error.get("code")
+        entry["error"] = text if isinstance(text, str) else None
+    return entry
+
+
+def gpu_counts_as_list(value: Any) -> Any:
+    """``gpuCounts`` in the reference's form: the guide's map by count becomes an array."""
+    if not isinstance(value, dict):
+        return value  # the reference's array (or a wrong shape, for the converter to name)
+    entries = []
+    for count, entry in value.items():
+        if not (isinstance(count, str) and count.isascii() and count.isdigit()):
+            raise ShapeError("expected the keys of gpuCounts to be GPU counts such as '1'")
+        if not isinstance(entry, dict):
+            raise ShapeError(f"expected each gpuCounts entry to be an object, got {kind(entry)}")
+        entries.append({**entry, "count": int(count)})
+    return entries

@@ -181,20 +181,22 @@ class GpuClient:
 
         In the reference dialect (the live API) an order also needs ``ssh_key_id``, the id of
         an entry of the account's SSH-key library, and takes the offer's ``sku_code``. The
-        whole path: pick a key (or upload one), pick an offer, order::
+        whole path: pick a key (or upload one), pick an offer, order:
 
-            keys = await gpcn.ssh_keys.list()
-            key = keys[0] if keys else await gpcn.ssh_keys.create("laptop", public_key=pub)
-            offer = next((await gpcn.gpu.inventory()).offers(gpu_count=1))
-            job = await gpcn.gpu.create(
-                name="train-01",
-                datacenter_id=offer.datacenter_id,
-                series_id=offer.series_id,
-                gpu_count=offer.gpu_count,
-                sku_code=offer.sku_code,
-                ssh_key_id=key.id,
-            )
-            vm = await job  # the ready GpuVm
+        ```python
+        keys = await gpcn.ssh_keys.list()
+        key = keys[0] if keys else await gpcn.ssh_keys.create("laptop", public_key=pub)
+        offer = next((await gpcn.gpu.inventory()).offers(gpu_count=1))
+        job = await gpcn.gpu.create(
+            name="train-01",
+            datacenter_id=offer.datacenter_id,
+            series_id=offer.series_id,
+            gpu_count=offer.gpu_count,
+            sku_code=offer.sku_code,
+            ssh_key_id=key.id,
+        )
+        vm = await job  # the ready GpuVm
+        ```
 
         Raises:
             ConflictError: the configuration was claimed meanwhile (409); check the inventory
@@ -407,14 +409,16 @@ class GpuClient:
 
         In the reference dialect (the live API) an order needs an SSH key of the account's
         library. The whole path: pick a key (or upload one), then let ``provision`` pick the
-        offer and order::
+        offer and order:
 
-            keys = await gpcn.ssh_keys.list()
-            key = keys[0] if keys else await gpcn.ssh_keys.create("laptop", public_key=pub)
-            job = await gpcn.gpu.provision(
-                name="train-01", code="nvidia-h100", gpu_count=1, ssh_key_id=key.id
-            )
-            vm = await job  # the ready GpuVm
+        ```python
+        keys = await gpcn.ssh_keys.list()
+        key = keys[0] if keys else await gpcn.ssh_keys.create("laptop", public_key=pub)
+        job = await gpcn.gpu.provision(
+            name="train-01", code="nvidia-h100", gpu_count=1, ssh_key_id=key.id
+        )
+        vm = await job  # the ready GpuVm
+        ```
 
         Args:
             name: the VM's name.
