@@ -236,9 +236,6 @@ class Job(Generic[T]):
         deadline = self._deadline(timeout)
         status = self._status
         if status is None or not status.done:
-            # The loop is written out here rather than in helper coroutines, and awaits the
-            # poller's future itself: a pending wait holds this one frame, a future and a
-            # timer, which matters when thousands of jobs wait at once.
             poller, entry = self._subscribe()
             try:
                 while True:
@@ -251,13 +248,7 @@ class Job(Generic[T]):
                     status = self._status
                     if status is not None and status.done:
                         break
-                    waiter, timer = poller.arm(entry, deadline)
-                    try:
-                        woken = await waiter
-                    finally:
-                        poller.disarm(entry, waiter, timer)
-                    if not woken:
-                        raise self._timed_out(entry) from entry.last_error
+                    await self._next_change(poller, entry, deadline)
             finally:
                 poller.unsubscribe(entry)
         try:
