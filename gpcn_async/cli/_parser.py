@@ -7,7 +7,7 @@ import math
 from typing import NoReturn
 
 from gpcn_async import __version__
-from gpcn_async.cli import _account
+from gpcn_async.cli import _account, _fleet
 from gpcn_async.cli import _commands as commands
 
 __all__ = ["Parser", "build_parser"]
@@ -224,6 +224,7 @@ def build_parser() -> Parser:
         child.set_defaults(handler=handler)
 
     _account.add_commands(sub, common)
+    _fleet.add_commands(sub, common)
 
     run_demo = command(
         "demo",
