@@ -192,11 +192,11 @@ class SqliteJournal(Journal):
         """
         if self._connection is not None and self._executor is not None:
             return await _in(self._executor, self._read, self._connection)
-        if not self._path.exists():
-            return []
         return await asyncio.to_thread(self._read_once)
 
     def _read_once(self) -> list[Member]:
+        if not self._path.exists():
+            return []
         connection = self._connect(read_only=True)
         try:
             with self._errors():
@@ -341,13 +341,16 @@ def _transaction(connection: sqlite3.Connection) -> Iterator[None]:
 
 
 def _set_up(connection: sqlite3.Connection, fleet: str, location: str) -> None:
-    """Check the file, create the tables in a new one, and switch to WAL with full sync."""
-    mode = connection.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-    if str(mode).lower() != "wal":
-        raise journal_error(location, f"cannot use write-ahead logging (journal mode {mode})")
+    """Check the file (create the tables in a new one), then switch to WAL with full sync.
+
+    The check comes first: a file that is not this fleet's journal is left exactly as it was.
+    """
     connection.execute("PRAGMA synchronous=FULL")
     with _transaction(connection):
         _check(connection, fleet, location, create=True)
+    mode = connection.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+    if str(mode).lower() != "wal":
+        raise journal_error(location, f"cannot use write-ahead logging (journal mode {mode})")
 
 
 def _check(connection: sqlite3.Connection, fleet: str, location: str, *, create: bool) -> bool:
