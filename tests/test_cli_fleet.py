@@ -19,6 +19,7 @@ import pytest
 from gpcn_async.cli import main
 from gpcn_async.fleet import SqliteJournal
 from gpcn_async.testing import FakeGPCN
+from tests.support import eventually
 from tests.test_cli import Run, environment
 
 ENSURE = ("fleet", "ensure", "web", "2", "--code", "nvidia-a100", "--gpu-count", "1")
@@ -157,10 +158,7 @@ async def test_ctrl_c_during_ensure_exits_130_and_a_rerun_finishes(tmp_path: Pat
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
         )  # fmt: skip
         try:
-            for _ in range(1000):  # 10 s at most, for the orders to reach the fake
-                if fake.count("POST", "/resource/gpu") == 2:
-                    break
-                await asyncio.sleep(0.01)
+            await eventually(lambda: fake.count("POST", "/resource/gpu") == 2, within=10)
             process.send_signal(signal.SIGINT)
             out, err = await asyncio.wait_for(process.communicate(), timeout=10)
         finally:
