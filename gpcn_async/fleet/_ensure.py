@@ -8,8 +8,8 @@ by name before anything is ordered again.
 from __future__ import annotations
 
 import asyncio
-import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 from gpcn_async import (
@@ -27,18 +27,32 @@ from gpcn_async import (
 )
 from gpcn_async.fleet._journal import Journal
 from gpcn_async.fleet._members import Member, MemberPhase, member_name
-from gpcn_async.fleet._server import find_members, is_creating, pick, settle
+from gpcn_async.fleet._server import Found, find_members, is_creating, pick, settle
 from gpcn_async.fleet._tasks import one_error
 
 __all__ = ["Ensure", "Report"]
-
-logger = logging.getLogger("gpcn_async.fleet")
 
 Report = Callable[[str, str], object]
 """Called with a member's name and what just happened to it (see ``Fleet``'s ``progress``)."""
 
 MAX_UNKNOWN_ORDERS: Final = 3
 """Orders of one member, in one run, whose outcome may stay unknown before it counts as failed."""
+
+
+@dataclass
+class _Plan:
+    """What a run does for each member, decided from the journal and one listing."""
+
+    outcomes: dict[str, GpuVm | GPCNError] = field(default_factory=dict)
+    """Members ready already (found on the server)."""
+    known: list[Member] = field(default_factory=list)
+    """What the listing showed that the journal did not know yet: recorded in one step."""
+    waiting: dict[str, Member] = field(default_factory=dict)
+    """Members found by name while still being created: waited for from listings."""
+    resume: list[Member] = field(default_factory=list)
+    """Members whose accepted order is followed by its job's resume token."""
+    order: list[Member] = field(default_factory=list)
+    """Members to order."""
 
 
 class Ensure:
@@ -78,46 +92,17 @@ class Ensure:
             )
         if count == 0:
             return []
-        found = await find_members(self._gpcn, self._fleet)
-        outcomes: dict[str, GpuVm | GPCNError] = {}
-        known: list[Member] = []  # what the server showed, recorded in one step
-        waiting: dict[str, Member] = {}  # found by name while still being created
-        resume: dict[str, Member] = {}
-        order: dict[str, Member] = {}
-        for number in range(count):
-            name = member_name(self._fleet, number)
-            row = recorded.get(name)
-            member = row or Member(name, number, MemberPhase.ORDERING, order=self._order)
-            vm = pick(found.get(name, []), member.vm_id)
-            if vm is not None and not is_creating(vm):
-                outcomes[name] = vm
-                ready = _ready(member, vm)
-                if ready == row:
-                    self._report(name, f"ready ({vm.status})")
-                else:
-                    known.append(ready)
-                    self._report(name, f"ready ({vm.status}), found on the server")
-            elif member.phase is MemberPhase.ORDERED and member.resume_token is not None:
-                resume[name] = member  # its job tells when it is ready
-            elif vm is not None:
-                waiting[name] = _found(member, vm)
-                known.append(waiting[name])
-                self._report(name, f"found on the server ({vm.status}): waiting for it")
-            else:
-                order[name] = member
-        await self._journal.put(known)
+        plan = self._plan(count, recorded, await find_members(self._gpcn, self._fleet))
+        await self._journal.put(plan.known)
+        outcomes = plan.outcomes
         with one_error():
             async with asyncio.TaskGroup() as group:
-                tasks = {
-                    **{name: group.create_task(self._resume(m)) for name, m in resume.items()},
-                    **{
-                        name: group.create_task(self._bring_up(m, None))
-                        for name, m in order.items()
-                    },
-                }
-                settled = group.create_task(self._settle(waiting))
+                resumed = [group.create_task(self._resume(m)) for m in plan.resume]
+                ordered = [group.create_task(self._bring_up(m, None)) for m in plan.order]
+                settled = group.create_task(self._settle(plan.waiting))
         outcomes.update(settled.result())
-        outcomes.update((name, task.result()) for name, task in tasks.items())
+        for member, task in zip([*plan.resume, *plan.order], [*resumed, *ordered], strict=True):
+            outcomes[member.name] = task.result()
         failures = {
             name: outcome
             for name, outcome in sorted(outcomes.items())
@@ -126,12 +111,38 @@ class Ensure:
         if failures:
             raise BulkError(
                 f"fleet {self._fleet}: {len(failures)} of {count} members are not ready "
-                f"({', '.join(failures)}); the journal keeps what was done: run ensure() "
-                "again to deal with those only",
+                f"({_some(failures)}); the journal keeps what was done: run ensure() again "
+                "to deal with those only",
                 failures,
             )
-        ordered = [outcomes[member_name(self._fleet, number)] for number in range(count)]
-        return [vm for vm in ordered if isinstance(vm, GpuVm)]  # all of them: none failed
+        vms = [outcomes[member_name(self._fleet, number)] for number in range(count)]
+        return [vm for vm in vms if isinstance(vm, GpuVm)]  # all of them: none failed
+
+    def _plan(self, count: int, recorded: dict[str, Member], found: Found) -> _Plan:
+        """What to do for each member, from its record and what the server lists by its name."""
+        plan = _Plan()
+        for number in range(count):
+            name = member_name(self._fleet, number)
+            row = recorded.get(name)
+            member = row or Member(name, number, MemberPhase.ORDERING, order=self._order)
+            vm = pick(found.get(name, []), member.vm_id)
+            if vm is not None and not is_creating(vm):
+                plan.outcomes[name] = vm
+                ready = _ready(member, vm)
+                if ready == row:
+                    self._report(name, f"ready ({vm.status})")
+                else:
+                    plan.known.append(ready)
+                    self._report(name, f"ready ({vm.status}), found on the server")
+            elif member.phase is MemberPhase.ORDERED and member.resume_token is not None:
+                plan.resume.append(member)  # its job tells when it is ready
+            elif vm is not None:
+                plan.waiting[name] = _found(member, vm)
+                plan.known.append(plan.waiting[name])
+                self._report(name, f"found on the server ({vm.status}): waiting for it")
+            else:
+                plan.order.append(member)
+        return plan
 
     async def _resume(self, member: Member) -> GpuVm | GPCNError:
         """Follow the order of an earlier run by its job's resume token."""
@@ -287,6 +298,13 @@ class Ensure:
         await self._journal.put([failed])
         self._report(member.name, f"failed: {error}")
         return failed
+
+
+def _some(names: Iterable[str], shown: int = 5) -> str:
+    """``a, b, c`` or ``a, b, c, d, e and 7 more``."""
+    listed = list(names)
+    more = f" and {len(listed) - shown} more" if len(listed) > shown else ""
+    return ", ".join(listed[:shown]) + more
 
 
 def _ready(member: Member, vm: GpuVm) -> Member:

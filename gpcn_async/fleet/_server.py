@@ -15,7 +15,7 @@ from typing import Final
 from gpcn_async import Client, GpuVm, PollPolicy
 from gpcn_async.fleet._members import number_of
 
-__all__ = ["CREATING", "find_members", "is_creating", "pick", "settle", "wait_gone"]
+__all__ = ["CREATING", "Found", "find_members", "is_creating", "pick", "settle", "wait_gone"]
 
 logger = logging.getLogger("gpcn_async.fleet")
 
