@@ -23,8 +23,9 @@ from gpcn_async import (
     NoCapacityError,
 )
 from gpcn_async.fleet import Fleet, Member, MemberPhase, SqliteJournal
+from gpcn_async.fleet._members import member_name, number_of
 from gpcn_async.testing import FakeGPCN
-from tests.support import eventually
+from tests.support import eventually, order_vm
 
 ORDER: dict[str, Any] = {"code": "nvidia-a100", "gpu_count": 1}
 
@@ -116,6 +117,55 @@ async def test_a_member_found_while_provisioning_is_waited_for(
     [vm] = await fleet_of(gpcn, tmp_path).ensure(1, **ORDER)
     assert (vm.id, vm.status) == (vm_id, "Running")
     assert fake.created_vm_count == 0
+
+
+async def record(tmp_path: Path, *members: Member) -> None:
+    """Write members to the fleet ``f``'s journal, as an earlier (killed) run left them."""
+    journal = SqliteJournal(tmp_path / "f.db", fleet="f")
+    await journal.hold()
+    await journal.put(members)
+    await journal.release()
+
+
+async def test_an_accepted_order_is_resumed_by_its_token_not_ordered_again(
+    fake: FakeGPCN, gpcn: Client, tmp_path: Path
+) -> None:
+    """A member recorded with its job's resume token is followed by that job: no new order."""
+    fake.script_next_jobs(duration=0.3)  # still running when the next run starts
+    job = await order_vm(fake, gpcn, "f-000")
+    assert job.resume_token is not None
+    await record(tmp_path, Member("f-000", 0, MemberPhase.ORDERED, resume_token=job.resume_token))
+    fake.clear_requests()
+    [vm] = await fleet_of(gpcn, tmp_path).ensure(1, **ORDER)
+    assert (vm.name, vm.status) == ("f-000", "Running")
+    assert fake.count("POST", "/resource/gpu") == 0
+    assert fake.count("POST", "/resource/jobs") >= 1
+
+
+async def test_a_token_whose_job_is_gone_is_looked_up_then_ordered(
+    fake: FakeGPCN, gpcn: Client, tmp_path: Path
+) -> None:
+    """A recorded job the server no longer shows, and no VM by name: ordered once more."""
+    token = "gpu.create:00000000-0000-4000-8000-00000000dead"
+    await record(tmp_path, Member("f-000", 0, MemberPhase.ORDERED, resume_token=token))
+    [vm] = await fleet_of(gpcn, tmp_path).ensure(1, **ORDER)
+    assert vm.name == "f-000"
+    assert fake.created_vm_count == 1
+
+
+@pytest.mark.parametrize(
+    ("vm_name", "number"),
+    [
+        *[("f-000", 0), ("f-042", 42), ("f-1000", 1000)],
+        *[("f-7", None), ("f-0007", None), ("f-000-old", None), ("xf-000", None)],
+        *[("f-", None), ("f-٣٣٣", None)],  # Arabic-Indic digits are digits, but not ours
+    ],
+)
+def test_member_names_are_matched_exactly(vm_name: str, number: int | None) -> None:
+    """Only the exact form <fleet>-NNN (three digits at least, no padding beyond) is a member."""
+    assert number_of("f", vm_name) == number
+    if number is not None:
+        assert member_name("f", number) == vm_name
 
 
 async def test_a_lost_answer_to_an_order_that_took_effect_adopts_its_vm(
@@ -265,10 +315,7 @@ async def test_ensure_refuses_while_a_teardown_is_unfinished(
     fake: FakeGPCN, gpcn: Client, tmp_path: Path
 ) -> None:
     """A journal with members being deleted makes ensure refuse before any request."""
-    journal = SqliteJournal(tmp_path / "f.db", fleet="f")
-    await journal.hold()
-    await journal.put([Member("f-000", 0, MemberPhase.DELETING, vm_id="vm-1")])
-    await journal.release()
+    await record(tmp_path, Member("f-000", 0, MemberPhase.DELETING, vm_id="vm-1"))
     with pytest.raises(InvalidRequestError, match="teardown"):
         await fleet_of(gpcn, tmp_path).ensure(1, **ORDER)
     assert fake.requests == []
