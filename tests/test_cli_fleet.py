@@ -75,12 +75,12 @@ async def test_status_reads_the_journal_without_a_key(gpcn: Any) -> None:
     assert (await gpcn(*ENSURE, "--quiet")).code == 0
     run = await gpcn("fleet", "status", "web", key=False)
     assert run.code == 0, run.err
-    assert run.out.splitlines()[0].split() == [
+    headers = [cell for cell in run.out.splitlines()[0].split("  ") if cell]
+    assert [cell.strip() for cell in headers] == [
         "NAME",
-        "PHASE",
-        "VM",
-        "ID",
         "STATE",
+        "VM ID",
+        "VM STATUS",
         "UPDATED",
         "ERROR",
     ]
@@ -89,7 +89,7 @@ async def test_status_reads_the_journal_without_a_key(gpcn: Any) -> None:
         ["web-001", "ready"],
     ]
     members = (await gpcn("fleet", "status", "web", "--json", key=False)).json()["members"]
-    assert [(m["name"], m["state"]) for m in members] == [
+    assert [(m["name"], m["vm_status"]) for m in members] == [
         ("web-000", "Running"),
         ("web-001", "Running"),
     ]

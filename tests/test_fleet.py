@@ -22,7 +22,7 @@ from gpcn_async import (
     JobFailedError,
     NoCapacityError,
 )
-from gpcn_async.fleet import Fleet, Member, MemberPhase, SqliteJournal
+from gpcn_async.fleet import Fleet, Member, MemberState, SqliteJournal
 from gpcn_async.fleet._members import member_name, number_of
 from gpcn_async.testing import FakeGPCN
 from tests.support import eventually, order_vm
@@ -61,8 +61,8 @@ async def test_ensure_orders_each_member_once_in_name_order(
     assert {vm.status for vm in vms} == {"Running"}
     assert fake.created_vm_count == 3
     members = await fleet.members()
-    assert [(m.name, m.phase, m.vm_id, m.state) for m in members] == [
-        (vm.name, MemberPhase.READY, vm.id, "Running") for vm in vms
+    assert [(m.name, m.state, m.vm_id, m.vm_status) for m in members] == [
+        (vm.name, MemberState.READY, vm.id, "Running") for vm in vms
     ]
     assert members[0].order == ORDER
 
@@ -134,7 +134,7 @@ async def test_an_accepted_order_is_resumed_by_its_token_not_ordered_again(
     fake.script_next_jobs(duration=0.3)  # still running when the next run starts
     job = await order_vm(fake, gpcn, "f-000")
     assert job.resume_token is not None
-    await record(tmp_path, Member("f-000", 0, MemberPhase.ORDERED, resume_token=job.resume_token))
+    await record(tmp_path, Member("f-000", 0, MemberState.ORDERED, resume_token=job.resume_token))
     fake.clear_requests()
     [vm] = await fleet_of(gpcn, tmp_path).ensure(1, **ORDER)
     assert (vm.name, vm.status) == ("f-000", "Running")
@@ -147,7 +147,7 @@ async def test_a_token_whose_job_is_gone_is_looked_up_then_ordered(
 ) -> None:
     """A recorded job the server no longer shows, and no VM by name: ordered once more."""
     token = "gpu.create:00000000-0000-4000-8000-00000000dead"
-    await record(tmp_path, Member("f-000", 0, MemberPhase.ORDERED, resume_token=token))
+    await record(tmp_path, Member("f-000", 0, MemberState.ORDERED, resume_token=token))
     [vm] = await fleet_of(gpcn, tmp_path).ensure(1, **ORDER)
     assert vm.name == "f-000"
     assert fake.created_vm_count == 1
@@ -215,9 +215,9 @@ async def test_no_capacity_is_recorded_and_only_that_member_is_retried(
         await fleet.ensure(3, **ORDER, max_attempts=1)
     [(failed_name, error)] = caught.value.errors_by_id.items()
     assert isinstance(error, NoCapacityError)
-    phases = {m.name: m.phase for m in await fleet.members()}
-    assert phases.pop(failed_name) is MemberPhase.FAILED
-    assert set(phases.values()) == {MemberPhase.READY}
+    states = {m.name: m.state for m in await fleet.members()}
+    assert states.pop(failed_name) is MemberState.FAILED
+    assert set(states.values()) == {MemberState.READY}
     fake.clear_requests()
     await fleet.ensure(3, **ORDER, max_attempts=1)
     assert [r.json["name"] for r in fake.requests_to("POST", "/resource/gpu")] == [failed_name]
@@ -234,7 +234,7 @@ async def test_a_failed_create_job_is_recorded_and_ordered_again_next_run(
         await fleet.ensure(2, **ORDER)
     assert isinstance(caught.value.errors_by_id["f-000"], JobFailedError)
     [failed, _] = await fleet.members()
-    assert failed.phase is MemberPhase.FAILED
+    assert failed.state is MemberState.FAILED
     assert failed.error is not None
     assert "no GPU left in the rack" in failed.error
     await fleet.ensure(2, **ORDER)
@@ -262,7 +262,7 @@ async def test_a_cancelled_ensure_is_taken_up_by_the_next(
     with pytest.raises(asyncio.CancelledError):
         await task
     fake.clear_faults()
-    assert {m.phase for m in await fleet.members()} == {MemberPhase.ORDERING}
+    assert {m.state for m in await fleet.members()} == {MemberState.ORDERING}
     vms = await fleet.ensure(3, **ORDER)  # the journal's lock was let go on the way out
     assert [vm.name for vm in vms] == names(fake) == ["f-000", "f-001", "f-002"]
     assert fake.created_vm_count == 3
@@ -315,7 +315,7 @@ async def test_ensure_refuses_while_a_teardown_is_unfinished(
     fake: FakeGPCN, gpcn: Client, tmp_path: Path
 ) -> None:
     """A journal with members being deleted makes ensure refuse before any request."""
-    await record(tmp_path, Member("f-000", 0, MemberPhase.DELETING, vm_id="vm-1"))
+    await record(tmp_path, Member("f-000", 0, MemberState.DELETING, vm_id="vm-1"))
     with pytest.raises(InvalidRequestError, match="teardown"):
         await fleet_of(gpcn, tmp_path).ensure(1, **ORDER)
     assert fake.requests == []
@@ -329,10 +329,10 @@ async def test_stop_and_start_are_bulk_calls_that_record_states(
     vms = await fleet.ensure(2, **ORDER)
     stopped = await fleet.stop()
     assert stopped.succeeded == [vm.id for vm in vms]
-    assert {m.state for m in await fleet.members()} == {"Stopped"}
+    assert {m.vm_status for m in await fleet.members()} == {"Stopped"}
     assert {vm.status for vm in fake.vms.values()} == {"Stopped"}
     assert (await fleet.start()).ok
-    assert {m.state for m in await fleet.members()} == {"Running"}
+    assert {m.vm_status for m in await fleet.members()} == {"Running"}
     assert fake.count("POST", "/resource/gpu/bulk/*") == 2
     empty = fleet_of(gpcn, tmp_path, name="empty")
     assert (await empty.stop()).items == {}

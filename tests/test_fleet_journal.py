@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from gpcn_async import ConfigurationError
-from gpcn_async.fleet import Fleet, Journal, Member, MemberPhase, SqliteJournal
+from gpcn_async.fleet import Fleet, Journal, Member, MemberState, SqliteJournal
 from gpcn_async.testing import FakeGPCN
 
 HOLDER = """
@@ -72,7 +72,7 @@ async def test_the_lock_of_a_killed_process_is_taken_over(
     await holder.wait()
     journal = SqliteJournal(tmp_path / "f.db", fleet="f")
     await journal.hold()
-    await journal.put([Member("f-000", 0, MemberPhase.ORDERING)])
+    await journal.put([Member("f-000", 0, MemberState.ORDERING)])
     await journal.release()
     assert [m.name for m in await journal.members()] == ["f-000"]
 
@@ -99,7 +99,7 @@ async def test_a_lock_with_our_pid_from_an_earlier_process_is_taken_over(tmp_pat
     second = SqliteJournal(path, fleet="f")
     await second.hold()
     with pytest.raises(ConfigurationError, match=f"taken over by pid {os.getpid()}"):
-        await first.put([Member("f-000", 0, MemberPhase.ORDERING)])
+        await first.put([Member("f-000", 0, MemberState.ORDERING)])
     await second.release()
     await first.release()
 
@@ -136,16 +136,16 @@ async def test_the_file_is_in_wal_mode_and_written_one_transaction_per_step(
     """The journal is WAL; each put is committed when it returns, visible to another reader."""
     path = tmp_path / "f.db"
     journal = await held_journal(path)
-    await journal.put([Member("f-000", 0, MemberPhase.ORDERING, order={"code": "x"})])
+    await journal.put([Member("f-000", 0, MemberState.ORDERING, order={"code": "x"})])
     with sqlite3.connect(path) as reader:
         assert reader.execute("PRAGMA journal_mode").fetchone() == ("wal",)
-        rows = reader.execute("SELECT name, phase, params FROM gpcn_fleet_members").fetchall()
+        rows = reader.execute("SELECT name, state, params FROM gpcn_fleet_members").fetchall()
     assert rows == [("f-000", "ordering", '{"code": "x"}')]
-    await journal.put([Member("f-000", 0, MemberPhase.ORDERED, resume_token="gpu.create:j")])
+    await journal.put([Member("f-000", 0, MemberState.ORDERED, resume_token="gpu.create:j")])
     await journal.remove(["f-001"])  # unknown names are ignored
     [member] = await journal.members()
-    assert (member.phase, member.resume_token, member.order) == (
-        MemberPhase.ORDERED,
+    assert (member.state, member.resume_token, member.order) == (
+        MemberState.ORDERED,
         "gpu.create:j",
         {},
     )
@@ -163,7 +163,7 @@ async def test_writing_without_holding_is_refused(tmp_path: Path) -> None:
     """put() before hold() is a ConfigurationError, not a silent write."""
     with pytest.raises(ConfigurationError, match="not held"):
         await SqliteJournal(tmp_path / "f.db", fleet="f").put(
-            [Member("f-0", 0, MemberPhase.FAILED)]
+            [Member("f-0", 0, MemberState.FAILED)]
         )
 
 
@@ -203,7 +203,7 @@ async def _write_journal(path: Path, fleet: str, *, members: int = 0) -> None:
     await journal.hold()
     order = {"code": "nvidia-a100", "image_name": "x" * 200}
     await journal.put(
-        [Member(f"{fleet}-{n:03d}", n, MemberPhase.READY, order=order) for n in range(members)]
+        [Member(f"{fleet}-{n:03d}", n, MemberState.READY, order=order) for n in range(members)]
     )
     await journal.release()
 

@@ -44,8 +44,8 @@ def _fleet(ctx: Context, args: argparse.Namespace) -> Fleet:
 
 def _members_table(members: Sequence[Member]) -> str:
     return table(
-        ["NAME", "PHASE", "VM ID", "STATE", "UPDATED", "ERROR"],
-        [[m.name, m.phase, m.vm_id, m.state, m.updated_at, m.error] for m in members],
+        ["NAME", "STATE", "VM ID", "VM STATUS", "UPDATED", "ERROR"],
+        [[m.name, m.state, m.vm_id, m.vm_status, m.updated_at, m.error] for m in members],
     )
 
 

@@ -19,7 +19,7 @@ Built on the SDK's public API only. The fleet logic talks to the journal through
 
 from gpcn_async.fleet._fleet import Fleet
 from gpcn_async.fleet._journal import Journal
-from gpcn_async.fleet._members import Member, MemberPhase
+from gpcn_async.fleet._members import Member, MemberState
 from gpcn_async.fleet._sqlite import SqliteJournal
 
-__all__ = ["Fleet", "Journal", "Member", "MemberPhase", "SqliteJournal"]
+__all__ = ["Fleet", "Journal", "Member", "MemberState", "SqliteJournal"]

@@ -26,7 +26,7 @@ from gpcn_async import (
     OutcomeUnknownError,
 )
 from gpcn_async.fleet._journal import Journal
-from gpcn_async.fleet._members import Member, MemberPhase, member_name
+from gpcn_async.fleet._members import Member, MemberState, member_name
 from gpcn_async.fleet._server import Found, find_members, is_creating, pick, settle
 from gpcn_async.fleet._tasks import one_error
 
@@ -83,7 +83,7 @@ class Ensure:
                 the journal keeps every step, so the next run deals with those only.
         """
         recorded = {member.name: member for member in await self._journal.members()}
-        deleting = sorted(m.name for m in recorded.values() if m.phase is MemberPhase.DELETING)
+        deleting = sorted(m.name for m in recorded.values() if m.state is MemberState.DELETING)
         if deleting:
             raise InvalidRequestError(
                 f"fleet {self._fleet}: a teardown was interrupted ({len(deleting)} members "
@@ -124,7 +124,7 @@ class Ensure:
         for number in range(count):
             name = member_name(self._fleet, number)
             row = recorded.get(name)
-            member = row or Member(name, number, MemberPhase.ORDERING, order=self._order)
+            member = row or Member(name, number, MemberState.ORDERING, order=self._order)
             vm = pick(found.get(name, []), member.vm_id)
             if vm is not None and not is_creating(vm):
                 plan.outcomes[name] = vm
@@ -134,7 +134,7 @@ class Ensure:
                 else:
                     plan.known.append(ready)
                     self._report(name, f"ready ({vm.status}), found on the server")
-            elif member.phase is MemberPhase.ORDERED and member.resume_token is not None:
+            elif member.state is MemberState.ORDERED and member.resume_token is not None:
                 plan.resume.append(member)  # its job tells when it is ready
             elif vm is not None:
                 plan.waiting[name] = _found(member, vm)
@@ -195,9 +195,9 @@ class Ensure:
         """
         async with self._slots:
             intent = member.moved(
-                MemberPhase.ORDERING,
+                MemberState.ORDERING,
                 vm_id=None,
-                state=None,
+                vm_status=None,
                 resume_token=None,
                 error=None,
                 order=self._order,
@@ -211,7 +211,7 @@ class Ensure:
                 return intent, None
             except GPCNError as error:  # sent to no avail, or never sent: surely no VM
                 return await self._failed(intent, error), error
-            ordered = intent.moved(MemberPhase.ORDERED, resume_token=job.resume_token)
+            ordered = intent.moved(MemberState.ORDERED, resume_token=job.resume_token)
             await self._journal.put([ordered])
             self._report(member.name, f"ordered (job {job.id})")
             return ordered, job
@@ -294,7 +294,7 @@ class Ensure:
 
     async def _failed(self, member: Member, error: GPCNError) -> Member:
         """Record that the member surely has no VM, and why."""
-        failed = member.moved(MemberPhase.FAILED, resume_token=None, error=str(error))
+        failed = member.moved(MemberState.FAILED, resume_token=None, error=str(error))
         await self._journal.put([failed])
         self._report(member.name, f"failed: {error}")
         return failed
@@ -309,12 +309,12 @@ def _some(names: Iterable[str], shown: int = 5) -> str:
 
 def _ready(member: Member, vm: GpuVm) -> Member:
     return member.moved(
-        MemberPhase.READY, vm_id=vm.id, state=vm.status, resume_token=None, error=None
+        MemberState.READY, vm_id=vm.id, vm_status=vm.status, resume_token=None, error=None
     )
 
 
 def _found(member: Member, vm: GpuVm) -> Member:
     """A member whose VM was found by name while being created (no job to follow)."""
     return member.moved(
-        MemberPhase.ORDERED, vm_id=vm.id, state=vm.status, resume_token=None, error=None
+        MemberState.ORDERED, vm_id=vm.id, vm_status=vm.status, resume_token=None, error=None
     )

@@ -13,7 +13,7 @@ from typing import Any, Self
 from gpcn_async import BulkResult, Client, GpuVm, InvalidRequestError
 from gpcn_async.fleet._ensure import Ensure
 from gpcn_async.fleet._journal import Journal, journal_error
-from gpcn_async.fleet._members import Member, MemberPhase, check_count, check_fleet_name
+from gpcn_async.fleet._members import Member, MemberState, check_count, check_fleet_name
 from gpcn_async.fleet._order import check_order
 from gpcn_async.fleet._server import find_members
 from gpcn_async.fleet._sqlite import SqliteJournal
@@ -172,7 +172,7 @@ class Fleet:
                 member
                 for member in await self._journal.members()
                 if member.vm_id is not None
-                and member.phase in (MemberPhase.READY, MemberPhase.ORDERED)
+                and member.state in (MemberState.READY, MemberState.ORDERED)
             ]
             if not members:
                 return BulkResult({})
@@ -184,9 +184,9 @@ class Fleet:
             status = {vm.id: vm.status for vms in found.values() for vm in vms}
             await self._journal.put(
                 [
-                    member.moved(member.phase, state=status[member.vm_id])
+                    member.moved(member.state, vm_status=status[member.vm_id])
                     for member in members
-                    if member.vm_id in status and status[member.vm_id] != member.state
+                    if member.vm_id in status and status[member.vm_id] != member.vm_status
                 ]
             )
             return result

@@ -12,13 +12,13 @@ import attrs
 
 from gpcn_async import InvalidRequestError
 
-__all__ = ["Member", "MemberPhase", "check_count", "check_fleet_name", "member_name", "number_of"]
+__all__ = ["Member", "MemberState", "check_count", "check_fleet_name", "member_name", "number_of"]
 
 MAX_NAME_LENGTH: Final = 50
 _NAME: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
-class MemberPhase(enum.StrEnum):
+class MemberState(enum.StrEnum):
     """Where a member stands in the journal.
 
     ``ORDERING`` is written (and fsynced) before an order is sent: until something else is
@@ -31,7 +31,7 @@ class MemberPhase(enum.StrEnum):
     ORDERED = "ordered"
     """The server accepted the order (``resume_token`` kept) or its VM was found by name."""
     READY = "ready"
-    """The VM exists and its creation ended (``vm_id`` and ``state`` kept)."""
+    """The VM exists and its creation ended (``vm_id`` and ``vm_status`` kept)."""
     FAILED = "failed"
     """The order could not be placed or its creation failed (``error`` says why)."""
     DELETING = "deleting"
@@ -45,9 +45,9 @@ class Member:
     Attributes:
         name: the VM's name, ``<fleet>-000``, ``<fleet>-001``, ...
         number: the member's number (``3`` for ``<fleet>-003``).
-        phase: where it stands (see ``MemberPhase``).
+        state: where it stands in the journal (see ``MemberState``).
         vm_id: the VM's id, once known.
-        state: the VM's last known status (``"Running"``, ``"Stopped"``...), once known.
+        vm_status: the VM's last known status (``"Running"``, ``"Stopped"``...), once known.
         resume_token: the token of the create (or, while deleting, the delete) job to resume.
         order: the parameters it was ordered with (``code``, ``gpu_count``...), as sent.
         error: why it failed, for ``FAILED`` (or the last failed attempt to delete it).
@@ -56,17 +56,17 @@ class Member:
 
     name: str
     number: int
-    phase: MemberPhase
+    state: MemberState
     vm_id: str | None = None
-    state: str | None = None
+    vm_status: str | None = None
     resume_token: str | None = None
     order: Mapping[str, Any] = attrs.field(factory=dict, eq=False, hash=False)
     error: str | None = None
     updated_at: datetime | None = attrs.field(default=None, eq=False)
 
-    def moved(self, phase: MemberPhase, **changes: Any) -> Member:
-        """This member in another phase, with ``changes`` (the time is set by the journal)."""
-        return attrs.evolve(self, phase=phase, updated_at=None, **changes)
+    def moved(self, state: MemberState, **changes: Any) -> Member:
+        """This member in another state, with ``changes`` (the time is set by the journal)."""
+        return attrs.evolve(self, state=state, updated_at=None, **changes)
 
 
 def check_fleet_name(name: object) -> str:

@@ -30,7 +30,7 @@ from typing import Any, Final, ParamSpec, TypeVar
 
 from gpcn_async.fleet._holder import Holder, forget, held_here, is_alive, this_process
 from gpcn_async.fleet._journal import Journal, journal_error
-from gpcn_async.fleet._members import Member, MemberPhase, check_fleet_name
+from gpcn_async.fleet._members import Member, MemberState, check_fleet_name
 
 __all__ = ["SqliteJournal"]
 
@@ -52,12 +52,12 @@ CREATE TABLE gpcn_fleet_holder (
     since TEXT NOT NULL
 );
 CREATE TABLE gpcn_fleet_members (
-    name TEXT PRIMARY KEY, number INTEGER NOT NULL, phase TEXT NOT NULL, vm_id TEXT,
-    state TEXT, resume_token TEXT, params TEXT NOT NULL, error TEXT, updated_at TEXT NOT NULL
+    name TEXT PRIMARY KEY, number INTEGER NOT NULL, state TEXT NOT NULL, vm_id TEXT,
+    vm_status TEXT, resume_token TEXT, params TEXT NOT NULL, error TEXT, updated_at TEXT NOT NULL
 );
 """
 _TABLES: Final = frozenset({"gpcn_fleet_meta", "gpcn_fleet_holder", "gpcn_fleet_members"})
-_COLUMNS: Final = "name, number, phase, vm_id, state, resume_token, params, error, updated_at"
+_COLUMNS: Final = "name, number, state, vm_id, vm_status, resume_token, params, error, updated_at"
 
 
 class SqliteJournal(Journal):
@@ -213,15 +213,15 @@ class SqliteJournal(Journal):
         return [self._member(row) for row in rows]
 
     def _member(self, row: tuple[Any, ...]) -> Member:
-        name, number, phase, vm_id, state, token, params, error, updated = row
+        name, number, state, vm_id, vm_status, token, params, error, updated = row
         try:
             order = json.loads(params)
             return Member(
                 name=name,
                 number=number,
-                phase=MemberPhase(phase),
+                state=MemberState(state),
                 vm_id=vm_id,
-                state=state,
+                vm_status=vm_status,
                 resume_token=token,
                 order=order if isinstance(order, dict) else {},
                 error=error,
@@ -274,9 +274,9 @@ class SqliteJournal(Journal):
                 (
                     member.name,
                     member.number,
-                    member.phase.value,
+                    member.state.value,
                     member.vm_id,
-                    member.state,
+                    member.vm_status,
                     member.resume_token,
                     json.dumps(dict(member.order), default=str, sort_keys=True),
                     member.error,

@@ -23,7 +23,7 @@ from gpcn_async import (
 )
 from gpcn_async.fleet._ensure import Report
 from gpcn_async.fleet._journal import Journal
-from gpcn_async.fleet._members import Member, MemberPhase, number_of
+from gpcn_async.fleet._members import Member, MemberState, number_of
 from gpcn_async.fleet._server import Found, find_members, pick, wait_gone
 from gpcn_async.fleet._tasks import one_error
 
@@ -63,7 +63,7 @@ class Teardown:
             gone = [member for name, member in recorded.items() if name not in found]
             await self._journal.remove([member.name for member in gone])
             for member in gone:
-                if member.phase is MemberPhase.DELETING:
+                if member.state is MemberState.DELETING:
                     deleted.append(member)
                     self._report(member.name, "deleted")
             if not found:
@@ -91,7 +91,7 @@ class Teardown:
             vm = pick(vms, row.vm_id if row is not None else None)
             if vm is None:  # pragma: no cover - found lists names with at least one VM
                 continue
-            if row is not None and row.phase is MemberPhase.DELETING and row.vm_id == vm.id:
+            if row is not None and row.state is MemberState.DELETING and row.vm_id == vm.id:
                 if row.resume_token is not None:
                     following.append((row, self._gpcn.jobs.resume(row.resume_token)))
                     self._report(name, "deleting: following its delete")
@@ -99,12 +99,12 @@ class Teardown:
                     asked.append(row)
                 continue
             number = number_of(self._fleet, name)
-            base = row or Member(name, number or 0, MemberPhase.DELETING)
+            base = row or Member(name, number or 0, MemberState.DELETING)
             fresh.append(
                 base.moved(
-                    MemberPhase.DELETING,
+                    MemberState.DELETING,
                     vm_id=vm.id,
-                    state=vm.status,
+                    vm_status=vm.status,
                     resume_token=None,
                     error=None,
                 )
@@ -126,7 +126,7 @@ class Teardown:
         by_id = {member.vm_id or "": member for member in fresh}
         group = await self._gpcn.gpu.bulk_delete(by_id)
         accepted = [
-            (by_id[vm_id].moved(MemberPhase.DELETING, resume_token=job.resume_token), job)
+            (by_id[vm_id].moved(MemberState.DELETING, resume_token=job.resume_token), job)
             for vm_id, job in group.jobs.items()
         ]
         await self._journal.put([member for member, _ in accepted])
@@ -145,7 +145,7 @@ class Teardown:
                 except GPCNError as error:
                     self._refused(member, error, going)
                     return None
-            return member.moved(MemberPhase.DELETING, resume_token=job.resume_token), job
+            return member.moved(MemberState.DELETING, resume_token=job.resume_token), job
 
         with one_error():
             async with asyncio.TaskGroup() as group:
@@ -174,7 +174,7 @@ class Teardown:
                 self._errors[member.name] = error
                 self._report(member.name, f"delete failed: {error}; asking again")
                 failed.append(
-                    member.moved(MemberPhase.DELETING, resume_token=None, error=str(error))
+                    member.moved(MemberState.DELETING, resume_token=None, error=str(error))
                 )
         await self._journal.put(failed)
 
