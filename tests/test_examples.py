@@ -47,13 +47,14 @@ def test_readme_block_is_the_example_file(path: str, code: str) -> None:
     assert (ROOT / path).read_text() == code
 
 
-async def run_example(path: str, fake: FakeGPCN) -> str:
+async def run_example(path: str, fake: FakeGPCN, cwd: Path | None = None) -> str:
     """Run an example script in its own process, configured for the fake by environment."""
     env = {**os.environ, "GPCN_API_KEY": fake.api_key, "GPCN_BASE_URL": fake.url}
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         str(ROOT / path),
         env=env,
+        cwd=cwd,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
@@ -117,6 +118,17 @@ async def test_provision_with_fallback_runs(dialect: str) -> None:
     assert "train-h100 is Running in" in output
     assert fake.count("POST", "/resource/gpu") == 2
     assert fake.created_vm_count == 1
+
+
+async def test_crash_safe_fleet_runs(tmp_path: Path) -> None:
+    """The fleet example orders 4 members once each, tears them down and empties its journal."""
+    async with FakeGPCN(job_polls=1) as fake:
+        output = await run_example("examples/crash_safe_fleet.py", fake, cwd=tmp_path)
+        assert fake.vms == {}
+    assert output == "ready: train-a-000, train-a-001, train-a-002, train-a-003\n"
+    assert fake.created_vm_count == 4
+    assert fake.count("POST", "/resource/gpu/bulk/delete") == 1
+    assert (tmp_path / "train-a.db").exists()
 
 
 def load_example(name: str) -> Any:

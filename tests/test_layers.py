@@ -40,7 +40,10 @@ LAYERS: dict[str, float] = {
     "resources.": 4,
     "client": 6,
     "__init__": 7,
-    "cli.": 8,  # the public API only (see test_the_cli_uses_only_the_public_api)
+    # Above the public API, which is all it uses (see test_fleet_and_cli_use_only_the_public_api):
+    # crash-safe fleets are a user of the SDK, as an orchestration script would be.
+    "fleet.": 7.5,
+    "cli.": 8,  # the public API and fleet/ only (the gpcn fleet commands)
     "__main__": 9,
 }
 PURE = {
@@ -118,8 +121,8 @@ def test_module_imports_only_lower_layers(path: Path) -> None:
         other = layer_of(target)
         if other is None:  # a name imported from the package root, e.g. __version__
             continue
-        if name.split(".")[0] == target.split(".")[0] in {"models", "cli"}:
-            continue  # models/ and cli/ are each one layer: their modules may share code
+        if name.split(".")[0] == target.split(".")[0] in {"models", "cli", "fleet"}:
+            continue  # models/, cli/ and fleet/ are each one layer: their modules share code
         assert other < own, f"{name} (layer {own}) imports {target} (layer {other})"
 
 
@@ -160,17 +163,22 @@ def test_the_fake_never_uses_the_sdk_wire_code(path: Path) -> None:
             assert imported in TESTING_MAY_IMPORT, f"{module_name(path)} imports {imported}"
 
 
+# What each user of the public API may import besides the package root's names.
+PUBLIC_API_USERS = {"cli": {"testing", "cli", "fleet"}, "fleet": {"fleet"}}
+
+
 @pytest.mark.parametrize(
     "path",
-    [p for p in package_files() if "cli" in p.relative_to(PACKAGE).parts],
+    [p for p in package_files() if p.relative_to(PACKAGE).parts[0] in PUBLIC_API_USERS],
     ids=module_name,
 )
-def test_the_cli_uses_only_the_public_api(path: Path) -> None:
-    """cli/ imports the package root, the testing fake (for the demo) and itself only."""
+def test_fleet_and_cli_use_only_the_public_api(path: Path) -> None:
+    """cli/ and fleet/ import the package root's names, themselves (and cli/ the fake) only."""
+    allowed_modules = PUBLIC_API_USERS[path.relative_to(PACKAGE).parts[0]]
     for imported in runtime_imports(ast.parse(path.read_text())):
         if not imported.startswith("gpcn_async."):
             continue
         first = imported.removeprefix("gpcn_async.").split(".")[0]
         is_module = (PACKAGE / f"{first}.py").exists() or (PACKAGE / first).is_dir()
-        allowed = not is_module or first in {"testing", "cli"}  # a name of the package root
+        allowed = not is_module or first in allowed_modules  # a name of the package root
         assert allowed, f"{module_name(path)} imports {imported}"

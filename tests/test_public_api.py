@@ -8,7 +8,13 @@ import pytest
 
 import gpcn_async
 
-PUBLIC_MODULES = ["gpcn_async", "gpcn_async.errors", "gpcn_async.models", "gpcn_async.testing"]
+PUBLIC_MODULES = [
+    "gpcn_async",
+    "gpcn_async.errors",
+    "gpcn_async.fleet",
+    "gpcn_async.models",
+    "gpcn_async.testing",
+]
 
 # Names that code outside this repo imports from gpcn_async (sdk-contract.md).
 CONTRACT_NAMES = [

@@ -8,7 +8,7 @@ import textwrap
 from typing import Any, NoReturn
 
 from gpcn_async import __version__
-from gpcn_async.cli import _account
+from gpcn_async.cli import _account, _fleet
 from gpcn_async.cli import _commands as handlers
 
 __all__ = ["Commands", "Parser", "build_parser", "options"]
@@ -321,5 +321,6 @@ def build_parser() -> Parser:
     add_vm_commands(top)
     add_job_commands(top)
     _account.add_commands(top)
+    _fleet.add_commands(top)
     add_demo_command(top)
     return parser
