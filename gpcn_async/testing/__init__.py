@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from gpcn_async.testing._account import AccountScripting, SshKeyRecord
     from gpcn_async.testing._catalog import Catalog, DatacenterSpec, SeriesSpec, SkuSpec
     from gpcn_async.testing._faults import Fault, Faults, RandomFaults
-    from gpcn_async.testing._job_scripting import Jobs
+    from gpcn_async.testing._job_scripting import Jobs, ScriptArgs
     from gpcn_async.testing._jobs import JobRecord, JobScript
     from gpcn_async.testing._log import RecordedRequest, RequestLog
     from gpcn_async.testing._ratelimit import RateLimiter
@@ -59,6 +59,7 @@ __all__ = [
     "RateLimiter",
     "RecordedRequest",
     "RequestLog",
+    "ScriptArgs",
     "SeriesSpec",
     "ShortForms",
     "SkuSpec",
@@ -85,6 +86,7 @@ _MODULES = {
     "RateLimiter": "_ratelimit",
     "RecordedRequest": "_log",
     "RequestLog": "_log",
+    "ScriptArgs": "_job_scripting",
     "SeriesSpec": "_catalog",
     "ShortForms": "_short_forms",
     "SkuSpec": "_catalog",

@@ -7,12 +7,23 @@ The scripts themselves are plain data (``_jobs``); the effects of a job's end ar
 from __future__ import annotations
 
 from collections.abc import Iterator, MutableMapping, Sequence
+from typing import TypedDict, Unpack
 
 from gpcn_async.testing._checks import require_int, require_text
 from gpcn_async.testing._jobs import JobRecord, JobScript, make_script
 from gpcn_async.testing._state import State
 
-__all__ = ["Jobs"]
+__all__ = ["Jobs", "ScriptArgs"]
+
+
+class ScriptArgs(TypedDict, total=False):
+    """What a job will do, as each scripting method of ``Jobs`` takes it (see ``Jobs``)."""
+
+    polls: int | None
+    duration: float | None
+    outcome: str
+    error: str | None
+    progress: Sequence[int] | None
 
 
 class Jobs(MutableMapping[str, JobRecord]):
@@ -76,15 +87,7 @@ class Jobs(MutableMapping[str, JobRecord]):
 
     # -- scripts ---------------------------------------------------------------------------------
 
-    def script_default(
-        self,
-        *,
-        polls: int | None = None,
-        duration: float | None = None,
-        outcome: str = "succeeded",
-        error: str | None = None,
-        progress: Sequence[int] | None = None,
-    ) -> None:
+    def script_default(self, **script: Unpack[ScriptArgs]) -> None:
         """Set what future jobs do by default (``script_next`` scripts take precedence).
 
         Without ``polls``, ``duration`` and ``progress`` the current timing and curve stay.
@@ -93,20 +96,9 @@ class Jobs(MutableMapping[str, JobRecord]):
             ValueError: A bad script (see ``Jobs``).
         """
         state = self._state
-        state.default_script = self._make(
-            polls, duration, outcome, error, progress, default=state.default_script
-        )
+        state.default_script = self._make(script, default=state.default_script)
 
-    def script_next(
-        self,
-        count: int = 1,
-        *,
-        polls: int | None = None,
-        duration: float | None = None,
-        outcome: str = "succeeded",
-        error: str | None = None,
-        progress: Sequence[int] | None = None,
-    ) -> None:
+    def script_next(self, count: int = 1, **script: Unpack[ScriptArgs]) -> None:
         """Queue a script for each of the next ``count`` jobs created.
 
         Queued scripts are used in order, one per new job, before the defaults apply again.
@@ -116,19 +108,10 @@ class Jobs(MutableMapping[str, JobRecord]):
         """
         require_int("count", count, 1)
         state = self._state
-        script = self._make(polls, duration, outcome, error, progress, default=state.default_script)
-        state.next_scripts.extend([script] * count)
+        made = self._make(script, default=state.default_script)
+        state.next_scripts.extend([made] * count)
 
-    def script(
-        self,
-        job_id: str,
-        *,
-        polls: int | None = None,
-        duration: float | None = None,
-        outcome: str = "succeeded",
-        error: str | None = None,
-        progress: Sequence[int] | None = None,
-    ) -> None:
+    def script(self, job_id: str, **script: Unpack[ScriptArgs]) -> None:
         """Change what an existing job does (polls and duration count from its creation).
 
         Raises:
@@ -136,8 +119,7 @@ class Jobs(MutableMapping[str, JobRecord]):
             ValueError: The job already finished, or a bad script (see ``Jobs``).
         """
         job = self._running(job_id)
-        script = self._make(polls, duration, outcome, error, progress, default=job.script)
-        self._state.rescript(job, script)
+        self._state.rescript(job, self._make(script, default=job.script))
 
     def finish(self, job_id: str, *, outcome: str = "succeeded", error: str | None = None) -> None:
         """End a running job now, whatever its script; the next poll reports the end.
@@ -157,19 +139,15 @@ class Jobs(MutableMapping[str, JobRecord]):
                 text for a success.
         """
         job = self._running(job_id)
-        script = self._make(None, None, outcome, error, None, default=job.script)
-        self._state.finish(job, script.outcome, script.error)
+        ending = self._make({"outcome": outcome, "error": error}, default=job.script)
+        self._state.finish(job, ending.outcome, ending.error)
 
     def add(
         self,
         *,
         operation: str = "create",
         resource_id: str | None = None,
-        polls: int | None = None,
-        duration: float | None = None,
-        outcome: str = "succeeded",
-        error: str | None = None,
-        progress: Sequence[int] | None = None,
+        **script: Unpack[ScriptArgs],
     ) -> str:
         """Start a bare job (e.g. one "started elsewhere", to attach to) and return its id.
 
@@ -181,8 +159,8 @@ class Jobs(MutableMapping[str, JobRecord]):
         """
         require_text("operation", operation)
         state = self._state
-        script = self._make(polls, duration, outcome, error, progress, default=state.default_script)
-        return state.new_job(operation, resource_id, script=script).id
+        made = self._make(script, default=state.default_script)
+        return state.new_job(operation, resource_id, script=made).id
 
     def _job(self, job_id: str) -> JobRecord:
         job = self._state.jobs.get(job_id)
@@ -196,22 +174,17 @@ class Jobs(MutableMapping[str, JobRecord]):
             raise ValueError(f"job {job_id!r} already finished ({job.state})")
         return job
 
-    def _make(
-        self,
-        polls: int | None,
-        duration: float | None,
-        outcome: str,
-        error: str | None,
-        progress: Sequence[int] | None,
-        *,
-        default: JobScript,
-    ) -> JobScript:
+    def _make(self, script: ScriptArgs, *, default: JobScript) -> JobScript:
+        """Check the script arguments and build the script (``default``: timing not given)."""
+        unknown = sorted(set(script) - set(ScriptArgs.__annotations__))
+        if unknown:  # a TypedDict is not checked when called: a misspelt name must not pass
+            raise TypeError(f"unknown job script arguments: {', '.join(unknown)}")
         return make_script(
-            polls=polls,
-            duration=duration,
-            outcome=outcome,
-            error=error,
+            polls=script.get("polls"),
+            duration=script.get("duration"),
+            outcome=script.get("outcome", "succeeded"),
+            error=script.get("error"),
             default=default,
             allow_cancelled=self._dialect != "guide",
-            progress=progress,
+            progress=script.get("progress"),
         )

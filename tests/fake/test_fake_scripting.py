@@ -307,3 +307,10 @@ def test_rate_limit_settings_are_readable() -> None:
     fake.set_rate_limit(7, 0.5)
     assert before == (5, 2.0)
     assert (fake.rate_limit, fake.rate_window) == (7, 0.5)
+
+
+def test_a_misspelt_script_argument_is_refused() -> None:
+    """A job script argument that does not exist (``poll=`` for ``polls=``) raises TypeError."""
+    fake = FakeGPCN()
+    with pytest.raises(TypeError, match="poll"):
+        fake.script_next_jobs(poll=3)  # type: ignore[call-arg]
