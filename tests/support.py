@@ -7,11 +7,17 @@ import threading
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import pytest
+
 if TYPE_CHECKING:
     from gpcn_async import Client, GpuVm, Job
     from gpcn_async.testing import FakeGPCN
 
 T = TypeVar("T")
+
+one_dialect = pytest.mark.parametrize("dialect", ["reference"])
+"""For a test of timing or scheduling alone: the dialect changes how an answer reads, not when
+a request goes, so one dialect checks it (every other test runs in both)."""
 
 
 async def eventually(condition: Callable[[], bool], *, within: float = 5.0) -> None:

@@ -1,7 +1,9 @@
-"""The gpcn command line, run as a real process (``python -m gpcn_async``) against FakeGPCN.
+"""The gpcn command line against FakeGPCN: in-process through ``main()``, and as a real process.
 
-The fake serves in the test's own event loop while the test awaits the subprocess. Independent
-invocations run concurrently to keep the file fast.
+Most tests run ``main(argv)`` in a worker thread (it runs its own event loop) while the fake
+serves in the test's loop; pytest captures stdout and stderr. What only a process shows runs
+one: the ``gpcn`` entry point and ``python -m gpcn_async``, Ctrl-C (SIGINT), and exit status 141
+when the reader of the output goes away (a broken pipe).
 """
 
 from __future__ import annotations
@@ -69,18 +71,16 @@ def environment(fake: FakeGPCN | None, **extra: str) -> dict[str, str]:
     return env
 
 
-async def gpcn(
-    fake: FakeGPCN | None, *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
+async def gpcn_process(
+    fake: FakeGPCN | None, *args: str, env: dict[str, str] | None = None, program: str = ""
 ) -> Run:
-    """Run ``python -m gpcn_async ARGS`` with fast polls; the fake serves meanwhile."""
+    """Run ``python -m gpcn_async ARGS`` (or ``program ARGS``) with fast polls, as a process."""
+    command = [program] if program else [sys.executable, "-m", "gpcn_async"]
     process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "gpcn_async",
+        *command,
         *FAST,
         *args,
         env=environment(fake) if env is None else env,
-        cwd=cwd,
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
@@ -88,6 +88,30 @@ async def gpcn(
     out, err = await asyncio.wait_for(process.communicate(), timeout=30)
     assert process.returncode is not None
     return Run(process.returncode, out.decode(), err.decode())
+
+
+class InProcess:
+    """Runs ``gpcn ARGS`` in-process, one at a time (pytest captures one stdout for all)."""
+
+    def __init__(self, capsys: pytest.CaptureFixture[str]) -> None:
+        self._capsys = capsys
+
+    async def __call__(self, fake: FakeGPCN | None, *args: str, key: bool = True) -> Run:
+        """Run with fast polls, the fake's URL and (unless ``key`` is false) its API key."""
+        given = []
+        if fake is not None:
+            given = ["--base-url", fake.url, *(["--api-key", fake.api_key] if key else [])]
+        code = await asyncio.to_thread(main, [*FAST, *given, *args])
+        out, err = self._capsys.readouterr()
+        return Run(code, out, err)
+
+
+@pytest.fixture
+def gpcn(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> InProcess:
+    """The command line, run in-process against a fake (no GPCN_* variables from outside)."""
+    for name in ("GPCN_API_KEY", "GPCN_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    return InProcess(capsys)
 
 
 def assert_one_error_line(run: Run, code: int, pattern: str) -> None:
@@ -102,12 +126,12 @@ def assert_one_error_line(run: Run, code: int, pattern: str) -> None:
 # -- reads -----------------------------------------------------------------------------------------
 
 
-async def test_inventory_lists_exactly_the_available_offers(fake: FakeGPCN) -> None:
+async def test_inventory_lists_exactly_the_available_offers(
+    fake: FakeGPCN, gpcn: InProcess
+) -> None:
     """`inventory --json` lists every available offer and no other; its filters apply."""
-    everything, h100 = await asyncio.gather(
-        gpcn(fake, "--json", "inventory"),
-        gpcn(fake, "inventory", "--code", "nvidia-h100", "--gpu-count", "1", "--json"),
-    )
+    everything = await gpcn(fake, "--json", "inventory")
+    h100 = await gpcn(fake, "inventory", "--code", "nvidia-h100", "--gpu-count", "1", "--json")
     assert everything.code == h100.code == 0
     available = {
         (series.code, datacenter.id, count)
@@ -125,14 +149,13 @@ async def test_inventory_lists_exactly_the_available_offers(fake: FakeGPCN) -> N
     }
 
 
-async def test_list_and_get_print_the_vms_as_json(fake: FakeGPCN) -> None:
+async def test_list_and_get_print_the_vms_as_json(fake: FakeGPCN, gpcn: InProcess) -> None:
     """`list --search --json` and `get --json` return the fake's VMs with their fields."""
     first = fake.add_vm(name="train-a")
     fake.add_vm(name="train-b")
     fake.add_vm(name="infer-1")
-    listed, got = await asyncio.gather(
-        gpcn(fake, "--json", "list", "--search", "train-"), gpcn(fake, "get", first, "--json")
-    )
+    listed = await gpcn(fake, "--json", "list", "--search", "train-")
+    got = await gpcn(fake, "get", first, "--json")
     assert listed.code == got.code == 0
     assert sorted(vm["name"] for vm in listed.json()) == ["train-a", "train-b"]
     vm = got.json()
@@ -140,14 +163,14 @@ async def test_list_and_get_print_the_vms_as_json(fake: FakeGPCN) -> None:
     assert vm["created_at"].endswith("+00:00")
 
 
-async def test_reads_print_aligned_tables_by_default() -> None:
+async def test_reads_print_aligned_tables_by_default(gpcn: InProcess) -> None:
     """Without --json, inventory, list and get print tables and `name value` lines."""
     async with FakeGPCN() as fake:
         first = fake.add_vm(name="train-a")
         fake.add_vm(name="infer-1")
-        inventory, table, details = await asyncio.gather(
-            gpcn(fake, "inventory"), gpcn(fake, "list"), gpcn(fake, "get", first)
-        )
+        inventory = await gpcn(fake, "inventory")
+        table = await gpcn(fake, "list")
+        details = await gpcn(fake, "get", first)
         offers = sum(
             fake.is_available(series.code, datacenter.id, count)
             for series in fake.series
@@ -166,7 +189,9 @@ async def test_reads_print_aligned_tables_by_default() -> None:
 # -- create, jobs ----------------------------------------------------------------------------------
 
 
-async def test_create_by_code_waits_for_the_running_vm_through_a_409(dialect: str) -> None:
+async def test_create_by_code_waits_for_the_running_vm_through_a_409(
+    dialect: str, gpcn: InProcess
+) -> None:
     """`create --code --wait --json` survives a 409 race and prints the one ready VM."""
     async with FakeGPCN(dialect=dialect) as fake:
         for datacenter in fake.datacenters:
@@ -186,7 +211,7 @@ async def test_create_by_code_waits_for_the_running_vm_through_a_409(dialect: st
         assert list(fake.vms) == [document["vm"]["id"]]
 
 
-async def test_create_by_ids_then_jobs_wait_and_status(fake: FakeGPCN) -> None:
+async def test_create_by_ids_then_jobs_wait_and_status(fake: FakeGPCN, gpcn: InProcess) -> None:
     """`create --series-id --datacenter` returns a job that `jobs wait` and `jobs status` follow."""
     async with fake.client() as client:
         offer = next((await client.gpu.inventory()).offers(gpu_count=1))
@@ -208,7 +233,9 @@ async def test_create_by_ids_then_jobs_wait_and_status(fake: FakeGPCN) -> None:
     assert [item["found"] for item in status.json()["results"]] == [True, False]
 
 
-async def test_jobs_wait_reports_each_job_and_fails_when_one_fails(fake: FakeGPCN) -> None:
+async def test_jobs_wait_reports_each_job_and_fails_when_one_fails(
+    fake: FakeGPCN, gpcn: InProcess
+) -> None:
     """`jobs wait` gives one result per job; an unknown job makes the exit status 1."""
     vm_id = fake.add_vm(name="doomed")
     async with fake.client() as client:
@@ -225,12 +252,11 @@ async def test_jobs_wait_reports_each_job_and_fails_when_one_fails(fake: FakeGPC
 # -- delete and power actions ----------------------------------------------------------------------
 
 
-async def test_delete_waits_for_every_deletion(fake: FakeGPCN) -> None:
+async def test_delete_waits_for_every_deletion(fake: FakeGPCN, gpcn: InProcess) -> None:
     """`delete A B --wait` deletes both through one bulk call; one id without --wait is accepted."""
     a, b, c = (fake.add_vm(name=f"old-{n}") for n in range(3))
-    both, single = await asyncio.gather(
-        gpcn(fake, "--json", "delete", a, b, "--wait"), gpcn(fake, "--json", "delete", c)
-    )
+    both = await gpcn(fake, "--json", "delete", a, b, "--wait")
+    single = await gpcn(fake, "--json", "delete", c)
     assert both.code == single.code == 0, both.err + single.err
     assert both.json()["ok"] is True
     assert [(r["id"], r["result"]) for r in both.json()["results"]] == [
@@ -245,13 +271,14 @@ async def test_delete_waits_for_every_deletion(fake: FakeGPCN) -> None:
     assert b not in fake.vms
 
 
-async def test_bulk_stop_shows_each_id_and_exits_1_on_a_failed_id(fake: FakeGPCN) -> None:
+async def test_bulk_stop_shows_each_id_and_exits_1_on_a_failed_id(
+    fake: FakeGPCN, gpcn: InProcess
+) -> None:
     """`stop A B` with B refused reports both ids, stops A, and exits 1."""
     a, b = fake.add_vm(name="train-a"), fake.add_vm(name="train-b")
     fake.fail_bulk(b, "VM is busy with another operation")
-    as_json, human = await asyncio.gather(
-        gpcn(fake, "--json", "stop", a, b), gpcn(fake, "stop", b, a)
-    )
+    as_json = await gpcn(fake, "--json", "stop", a, b)
+    human = await gpcn(fake, "stop", b, a)
     assert as_json.code == human.code == 1
     document = as_json.json()
     assert document["ok"] is False
@@ -269,7 +296,9 @@ async def test_bulk_stop_shows_each_id_and_exits_1_on_a_failed_id(fake: FakeGPCN
 # -- SSH key ---------------------------------------------------------------------------------------
 
 
-async def test_ssh_key_is_written_0600_and_never_echoed(tmp_path: Path) -> None:
+async def test_ssh_key_is_written_0600_and_never_echoed(
+    gpcn: InProcess, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """`ssh-key` writes the key to a new 0600 file, keeps it off the terminal, never overwrites."""
     async with FakeGPCN() as fake:
         vm_id = fake.add_vm(name="box")
@@ -277,10 +306,9 @@ async def test_ssh_key_is_written_0600_and_never_echoed(tmp_path: Path) -> None:
             key = (await client.gpu.ssh_key(vm_id)).private_key
         secret = key.splitlines()[1]
         target = tmp_path / "box.pem"
-        written, default = await asyncio.gather(
-            gpcn(fake, "--json", "ssh-key", vm_id, "--output", str(target)),
-            gpcn(fake, "ssh-key", vm_id, cwd=tmp_path),
-        )
+        written = await gpcn(fake, "--json", "ssh-key", vm_id, "--output", str(target))
+        monkeypatch.chdir(tmp_path)  # where the key goes without --output
+        default = await gpcn(fake, "ssh-key", vm_id)
         again = await gpcn(fake, "ssh-key", vm_id, "-o", str(target))
         printed = await gpcn(fake, "ssh-key", vm_id, "--print")
     assert written.code == default.code == 0, written.err + default.err
@@ -298,16 +326,13 @@ async def test_ssh_key_is_written_0600_and_never_echoed(tmp_path: Path) -> None:
 # -- failures and usage errors ---------------------------------------------------------------------
 
 
-async def test_api_and_job_failures_exit_1_with_one_line(fake: FakeGPCN) -> None:
+async def test_api_and_job_failures_exit_1_with_one_line(fake: FakeGPCN, gpcn: InProcess) -> None:
     """A 404 and a failed job each end with exit 1 and one error line; the key is never shown."""
     fake.script_next_jobs(outcome="failed", error="provider out of capacity")
-    env = environment(None, GPCN_BASE_URL=fake.url)
-    missing, failed = await asyncio.gather(
-        gpcn(fake, "get", MISSING, "--api-key", fake.api_key, env=env),
-        gpcn(
-            fake, "create", "--name", "x", "--code", "nvidia-h100", "--gpu-count", "1", "--wait",
-        ),
-    )  # fmt: skip
+    missing = await gpcn(fake, "get", MISSING, "--api-key", fake.api_key, key=False)
+    failed = await gpcn(
+        fake, "create", "--name", "x", "--code", "nvidia-h100", "--gpu-count", "1", "--wait"
+    )
     assert_one_error_line(missing, 1, r"^gpcn: error: HTTP 404\b")
     assert missing.out == ""
     assert fake.api_key not in missing.out + missing.err
@@ -316,10 +341,10 @@ async def test_api_and_job_failures_exit_1_with_one_line(fake: FakeGPCN) -> None
     assert re.match(r"gpcn: error: job \S+: .*provider out of capacity", failed.err_lines[-1])
 
 
-async def test_usage_errors_exit_2_before_any_request() -> None:
+async def test_usage_errors_exit_2_before_any_request(gpcn: InProcess) -> None:
     """Bad arguments, a missing key, GPU count 3, a clear-text remote URL: exit 2, nothing sent."""
     async with FakeGPCN() as fake:
-        runs = await usage_errors(fake)
+        runs = await usage_errors(fake, gpcn)
     patterns = [
         "required: ID",
         "invalid choice: 'frobnicate'",
@@ -334,8 +359,12 @@ async def test_usage_errors_exit_2_before_any_request() -> None:
         assert_one_error_line(run, 2, pattern)
         assert run.out == ""
     assert fake.count() == 0
-    helped = await gpcn(None, "--help")
-    assert helped.code == 0
+
+
+async def test_python_m_gpcn_async_runs_the_command_line() -> None:
+    """`python -m gpcn_async --help` (a real process) lists the commands and exits 0."""
+    helped = await gpcn_process(None, "--help")
+    assert helped.code == 0, helped.err
     assert {"inventory", "create", "ssh-key", "jobs", "demo"} <= set(helped.out.split())
 
 
@@ -398,25 +427,24 @@ def test_every_subcommand_help_has_a_description(capsys: pytest.CaptureFixture[s
         assert not heading.endswith(":"), (words, description)  # "options:": no description
 
 
-async def usage_errors(fake: FakeGPCN) -> list[Run]:
-    """Run each kind of usage error at once."""
-    no_key = environment(None, GPCN_BASE_URL=fake.url)
-    return await asyncio.gather(
-        gpcn(fake, "get"),
-        gpcn(fake, "frobnicate"),
-        gpcn(fake, "list", env=no_key),
-        gpcn(fake, "create", "--name", "x", "--code", "nvidia-h100", "--gpu-count", "3"),
-        gpcn(fake, "inventory", "--count", "3"),
-        gpcn(fake, "create", "--name", "x", "--series-id", "1", "--count", "1"),
-        gpcn(fake, "--base-url", "http://gpcn.example.com/v1", "list"),
-        gpcn(fake, "--poll-interval", "0", "list"),
-    )
+async def usage_errors(fake: FakeGPCN, gpcn: InProcess) -> list[Run]:
+    """Run each kind of usage error, in turn."""
+    return [
+        await gpcn(fake, "get"),
+        await gpcn(fake, "frobnicate"),
+        await gpcn(fake, "list", key=False),
+        await gpcn(fake, "create", "--name", "x", "--code", "nvidia-h100", "--gpu-count", "3"),
+        await gpcn(fake, "inventory", "--count", "3"),
+        await gpcn(fake, "create", "--name", "x", "--series-id", "1", "--count", "1"),
+        await gpcn(fake, "--base-url", "http://gpcn.example.com/v1", "list"),
+        await gpcn(fake, "--poll-interval", "0", "list"),
+    ]
 
 
 # -- progress, interruption, demo ------------------------------------------------------------------
 
 
-async def test_progress_off_a_terminal_is_plain_lines() -> None:
+async def test_progress_off_a_terminal_is_plain_lines(gpcn: InProcess) -> None:
     """Waiting with stderr on a pipe prints `name: running N%` lines and the outcome, no escapes."""
     async with FakeGPCN(dialect="reference", job_polls=4) as fake:
         run = await gpcn(fake, *ORDER_AND_WAIT)
@@ -523,9 +551,9 @@ async def test_ctrl_c_names_the_accepted_jobs_and_how_to_follow_them(dialect: st
 
 
 async def test_demo_runs_the_fleet_workflow_with_no_429() -> None:
-    """`gpcn demo` needs no account, runs the whole workflow well under a minute, meets no 429."""
+    """`gpcn demo` (the `gpcn` entry point) needs no account, ends well under a minute, no 429."""
     started = time.monotonic()
-    run = await gpcn(None, "demo")
+    run = await gpcn_process(None, "demo", program=str(Path(sys.executable).parent / "gpcn"))
     assert run.code == 0, run.err
     assert time.monotonic() - started < 30
     out = run.out

@@ -7,6 +7,7 @@ import importlib.util
 import os
 import re
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ import pytest
 from gpcn_async.testing import FakeGPCN
 
 ROOT = Path(__file__).parent.parent
+DIALECTS = ("guide", "reference")
 README = (ROOT / "README.md").read_text()
 EXAMPLE_BLOCK = re.compile(
     r"<!-- example: (?P<path>\S+) -->\n```(?:python|sh)\n(?P<code>.*?)```", re.S
@@ -58,66 +60,112 @@ async def run_example(path: str, fake: FakeGPCN, cwd: Path | None = None) -> str
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
-    stdout, stderr = await asyncio.wait_for(process.communicate(), timeout=60)
+    try:
+        stdout, stderr = await asyncio.wait_for(process.communicate(), timeout=60)
+    finally:
+        if process.returncode is None:  # failed or cancelled: leave no process behind
+            process.kill()
+            await process.wait()
     assert process.returncode == 0, stderr.decode()
     return stdout.decode()
 
 
-async def test_quickstart_runs(dialect: str) -> None:
+async def in_each_dialect(check: Callable[[str], Awaitable[None]]) -> None:
+    """Run ``check(dialect)`` for both dialects at once; a failure names its dialect.
+
+    An example's client waits a second or more before each poll: run side by side, the two
+    dialects' waits overlap instead of adding up.
+    """
+
+    async def named(dialect: str) -> None:
+        try:
+            await check(dialect)
+        except AssertionError as error:
+            error.add_note(f"in the {dialect} dialect")
+            raise
+
+    async with asyncio.TaskGroup() as group:
+        for dialect in DIALECTS:
+            group.create_task(named(dialect))
+
+
+async def test_quickstart_runs() -> None:
     """The quickstart lists offers and reads each VM of the account."""
-    async with FakeGPCN(dialect=dialect) as fake:
-        fake.add_vm(name="train-01")
-        output = await run_example("examples/quickstart.py", fake)
-    assert "available: " in output
-    assert "train-01: Running" in output
-    assert fake.count("GET", "/resource/gpu/*") >= 2
+
+    async def check(dialect: str) -> None:
+        async with FakeGPCN(dialect=dialect) as fake:
+            fake.add_vm(name="train-01")
+            output = await run_example("examples/quickstart.py", fake)
+        assert "available: " in output
+        assert "train-01: Running" in output
+        assert fake.count("GET", "/resource/gpu/*") >= 2
+
+    await in_each_dialect(check)
 
 
-async def test_first_vm_runs(dialect: str) -> None:
+async def test_first_vm_runs() -> None:
     """The README's quickstart orders a VM, follows its job, renames it and deletes it."""
-    async with FakeGPCN(dialect=dialect) as fake:
-        output = await run_example("examples/first_vm.py", fake)
-        assert fake.vms == {}
-    assert "job succeeded, 100%" in output
-    assert "first-vm is Running" in output
-    assert "renamed to first-vm-renamed" in output
-    assert fake.created_vm_count == 1
-    assert fake.count("PUT", "/resource/gpu/*") == 1
-    assert fake.count("DELETE", "/resource/gpu/*") == 1
+
+    async def check(dialect: str) -> None:
+        # Jobs end on their first poll: the example's client polls a second after a job starts
+        # and then two seconds later, so a second poll per job would only add time.
+        async with FakeGPCN(dialect=dialect, job_polls=1) as fake:
+            output = await run_example("examples/first_vm.py", fake)
+            assert fake.vms == {}
+        assert "job succeeded, 100%" in output
+        assert "first-vm is Running" in output
+        assert "renamed to first-vm-renamed" in output
+        assert fake.created_vm_count == 1
+        assert fake.count("PUT", "/resource/gpu/*") == 1
+        assert fake.count("DELETE", "/resource/gpu/*") == 1
+
+    await in_each_dialect(check)
 
 
-async def test_create_and_wait_runs(dialect: str) -> None:
+async def test_create_and_wait_runs() -> None:
     """The fleet example orders 20 VMs and waits for all of them through one poller."""
-    async with FakeGPCN(dialect=dialect, job_polls=1) as fake:
-        output = await run_example("examples/create_and_wait.py", fake)
-    assert "20 VMs running" in output
-    assert fake.created_vm_count == 20
-    assert fake.count("POST", "/resource/jobs") == 1
+
+    async def check(dialect: str) -> None:
+        async with FakeGPCN(dialect=dialect, job_polls=1) as fake:
+            output = await run_example("examples/create_and_wait.py", fake)
+        assert "20 VMs running" in output
+        assert fake.created_vm_count == 20
+        assert fake.count("POST", "/resource/jobs") == 1
+
+    await in_each_dialect(check)
 
 
-async def test_stop_training_fleet_runs(dialect: str) -> None:
+async def test_stop_training_fleet_runs() -> None:
     """The bulk example stops exactly the VMs named train-*, in one request."""
-    async with FakeGPCN(dialect=dialect) as fake:
-        training = [fake.add_vm(name=f"train-{n}") for n in range(3)]
-        other = fake.add_vm(name="infer-train-0")
-        output = await run_example("examples/stop_training_fleet.py", fake)
-        statuses = {vm_id: fake.vms[vm_id].status for vm_id in [*training, other]}
-    assert "stopped 3 of 3 training VMs" in output
-    assert [statuses[vm_id] for vm_id in training] == ["Stopped"] * 3
-    assert statuses[other] == "Running"
-    assert fake.count("POST", "/resource/gpu/bulk/stop") == 1
+
+    async def check(dialect: str) -> None:
+        async with FakeGPCN(dialect=dialect) as fake:
+            training = [fake.add_vm(name=f"train-{n}") for n in range(3)]
+            other = fake.add_vm(name="infer-train-0")
+            output = await run_example("examples/stop_training_fleet.py", fake)
+            statuses = {vm_id: fake.vms[vm_id].status for vm_id in [*training, other]}
+        assert "stopped 3 of 3 training VMs" in output
+        assert [statuses[vm_id] for vm_id in training] == ["Stopped"] * 3
+        assert statuses[other] == "Running"
+        assert fake.count("POST", "/resource/gpu/bulk/stop") == 1
+
+    await in_each_dialect(check)
 
 
-async def test_provision_with_fallback_runs(dialect: str) -> None:
+async def test_provision_with_fallback_runs() -> None:
     """The provision example survives a 409 on its first choice and orders one VM."""
-    async with FakeGPCN(dialect=dialect, job_polls=1) as fake:
-        for datacenter in fake.datacenters[:2]:
-            fake.set_availability("nvidia-h100", datacenter.id, 1, available=True)
-        fake.race_next_create()
-        output = await run_example("examples/provision_with_fallback.py", fake)
-    assert "train-h100 is Running in" in output
-    assert fake.count("POST", "/resource/gpu") == 2
-    assert fake.created_vm_count == 1
+
+    async def check(dialect: str) -> None:
+        async with FakeGPCN(dialect=dialect, job_polls=1) as fake:
+            for datacenter in fake.datacenters[:2]:
+                fake.set_availability("nvidia-h100", datacenter.id, 1, available=True)
+            fake.race_next_create()
+            output = await run_example("examples/provision_with_fallback.py", fake)
+        assert "train-h100 is Running in" in output
+        assert fake.count("POST", "/resource/gpu") == 2
+        assert fake.created_vm_count == 1
+
+    await in_each_dialect(check)
 
 
 async def test_crash_safe_fleet_runs(tmp_path: Path) -> None:

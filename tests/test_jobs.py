@@ -28,7 +28,7 @@ from gpcn_async import (
 )
 from gpcn_async._poller import next_poll_delay, poll_schedule
 from gpcn_async.testing import FakeGPCN, RecordedRequest
-from tests.support import eventually, order_vm
+from tests.support import eventually, one_dialect, order_vm
 
 POLL = ("POST", "/resource/jobs")
 
@@ -51,6 +51,7 @@ async def create_vm_job(fake: FakeGPCN, gpcn: Client, name: str = "train-01") ->
     return job.id
 
 
+@one_dialect
 async def test_500_jobs_are_polled_50_per_request_at_most_10_requests_a_round(
     dialect: str,
 ) -> None:

@@ -12,6 +12,7 @@ import pytest
 from gpcn_async import JobState, PollPolicy
 from gpcn_async._poller import plan_round
 from gpcn_async.testing import FakeGPCN
+from tests.support import one_dialect
 
 POLL = ("POST", "/resource/jobs")
 
@@ -41,6 +42,7 @@ def test_riders_fill_only_the_free_room_of_the_last_request(
     assert riders == [job_id for _, job_id in waiting[: len(riders)]]  # soonest due first
 
 
+@one_dialect
 async def test_staggered_waits_are_polled_in_one_request_a_round(dialect: str) -> None:
     """50 waits started 5 ms apart end up polled together: one request of all 50 ids a round."""
     poll = PollPolicy(interval=0.02, max_interval=0.1, timeout=30.0)
@@ -61,6 +63,7 @@ async def test_staggered_waits_are_polled_in_one_request_a_round(dialect: str) -
     assert all(sorted(r.json["jobIds"]) == sorted(ids) for r in requests)
 
 
+@one_dialect
 async def test_a_rider_counts_as_polled_and_its_schedule_joins_the_others(dialect: str) -> None:
     """A job polled early in another's round counts that poll; from then on both share rounds."""
     poll = PollPolicy(interval=0.02, max_interval=0.1, multiplier=5.0, timeout=5.0)

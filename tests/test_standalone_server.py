@@ -202,6 +202,7 @@ async def test_the_default_dialect_is_the_guides_and_says_so(
         (["--dialect", "openapi"], "openapi"),
         (["--rate-alignment", "sliding"], "sliding"),
         (["--clock-skew", "inf"], "clock_skew"),
+        (["--log-cap", "-1"], "log_cap"),
     ],
 )
 def test_bad_options_exit_2_naming_them(

@@ -29,7 +29,7 @@ from gpcn_async.errors import (
     TransportError,
 )
 from gpcn_async.testing import FakeGPCN
-from tests.support import eventually
+from tests.support import eventually, one_dialect
 
 GET_VMS = ("GET", "/resource/gpu")
 
@@ -226,6 +226,7 @@ async def test_create_that_could_not_connect_is_retried(caplog: pytest.LogCaptur
     assert len(attempts) == 3
 
 
+@one_dialect
 async def test_rate_limit_pause_is_shared_by_all_requests(fake: FakeGPCN, gpcn: Client) -> None:
     """After one 429, requests started during the pause reach the server only after it ends."""
     fake.inject(*GET_VMS, status=429, headers={"Retry-After": "0.3"})
@@ -267,6 +268,7 @@ async def test_over_long_retry_after_fails_fast_for_every_request(
     assert len(fake.requests) == 1
 
 
+@one_dialect
 async def test_pacing_from_headers_meets_no_429(dialect: str) -> None:
     """Against an enforced small window, the client paces itself and never meets a 429."""
     async with (

@@ -9,7 +9,10 @@ from typing import Any, NoReturn
 
 from gpcn_async import __version__
 from gpcn_async.cli import _account, _fleet
+from gpcn_async.cli import _action_commands as action_handlers
 from gpcn_async.cli import _commands as handlers
+from gpcn_async.cli import _job_commands as job_handlers
+from gpcn_async.cli import _vm_commands as vm_handlers
 
 __all__ = ["Commands", "Parser", "build_parser", "options"]
 
@@ -196,15 +199,17 @@ def _gpu_count(parser: argparse.ArgumentParser, help_text: str, *, required: boo
 
 def add_read_commands(commands: Commands) -> None:
     """``inventory``, ``list`` and ``get``."""
-    inventory = commands.add("inventory", handlers.inventory, "what GPUs can be ordered now, where")
+    inventory = commands.add(
+        "inventory", vm_handlers.inventory, "what GPUs can be ordered now, where"
+    )
     inventory.add_argument("--code", help="only this GPU series, e.g. nvidia-h100")
     _gpu_count(inventory, "only this GPU count", required=False)
     inventory.add_argument("--datacenter", metavar="ID", help="only this datacenter")
 
-    listing = commands.add("list", handlers.list_vms, "list GPU VMs (every page)")
+    listing = commands.add("list", vm_handlers.list_vms, "list GPU VMs (every page)")
     listing.add_argument("--search", metavar="TEXT", help="only VMs whose name contains TEXT")
 
-    get = commands.add("get", handlers.get, "show one GPU VM")
+    get = commands.add("get", vm_handlers.get, "show one GPU VM")
     get.add_argument("id", metavar="ID", help="the GPU VM's id")
 
 
@@ -212,7 +217,7 @@ def add_vm_commands(commands: Commands) -> None:
     """``create``, ``update``, ``delete``, ``start``, ``stop``, ``reset`` and ``ssh-key``."""
     create = commands.add(
         "create",
-        handlers.create,
+        vm_handlers.create,
         "order a GPU VM (with --code, the series is found in the inventory and a 409 race "
         "falls back to the next offer)",
     )
@@ -232,7 +237,7 @@ def add_vm_commands(commands: Commands) -> None:
     _wait(create, "the VM is ready")
 
     update = commands.add(
-        "update", handlers.update, "change a GPU VM (rename it...) and show it as it is now"
+        "update", vm_handlers.update, "change a GPU VM (rename it...) and show it as it is now"
     )
     update.add_argument("id", metavar="ID", help="the GPU VM's id")
     update.add_argument("--name", help="its new name")
@@ -245,7 +250,7 @@ def add_vm_commands(commands: Commands) -> None:
 
     delete = commands.add(
         "delete",
-        handlers.delete,
+        action_handlers.delete,
         "delete GPU VMs (several ids: one bulk call); asks first on a terminal, unless --yes",
     )
     _ids(delete, "delete")
@@ -256,14 +261,16 @@ def add_vm_commands(commands: Commands) -> None:
 
     for action in ("start", "stop", "reset"):
         power = commands.add(
-            action, handlers.power, f"{action} GPU VMs (several ids: one bulk call, per-id results)"
+            action,
+            action_handlers.power,
+            f"{action} GPU VMs (several ids: one bulk call, per-id results)",
         )
         _ids(power, action)
         _wait(power, "done, when the server answers with a job")
 
     key = commands.add(
         "ssh-key",
-        handlers.ssh_key,
+        vm_handlers.ssh_key,
         "write a GPU VM's SSH private key to a file only you can read (mode 0600)",
     )
     key.add_argument("id", metavar="ID", help="the GPU VM's id")
@@ -284,8 +291,8 @@ def add_job_commands(commands: Commands) -> None:
         "jobs", "follow jobs by id (the JOB ids that create, delete and the actions print)"
     )
     job_commands = (
-        ("wait", handlers.jobs_wait, "wait for jobs until they end (all polled together)"),
-        ("status", handlers.jobs_status, "show the jobs' status now, without waiting"),
+        ("wait", job_handlers.jobs_wait, "wait for jobs until they end (all polled together)"),
+        ("status", job_handlers.jobs_status, "show the jobs' status now, without waiting"),
     )
     for name, handler, help_text in job_commands:
         child = jobs.add(name, handler, help_text)

@@ -15,7 +15,9 @@ async with FakeGPCN(dialect="guide") as fake:
 
 Three ways to use it:
 
-- in code: ``async with FakeGPCN(...) as fake`` (see ``FakeGPCN`` for what a test can script);
+- in code: ``async with FakeGPCN(...) as fake`` (see ``FakeGPCN`` for what a test can script:
+  ``fake.catalog``, ``fake.vms``, ``fake.jobs``, ``fake.faults``, ``fake.rate_limiter``,
+  ``fake.log``, ``fake.account``);
 - with pytest: the plugin ``gpcn_async.testing.pytest_plugin`` (registered through the
   ``pytest11`` entry point) gives the fixtures ``gpcn_fake`` and ``gpcn_client`` and the markers
   ``gpcn_dialect`` and ``gpcn_fake``;
@@ -31,27 +33,39 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from gpcn_async.testing._account import SshKeyRecord
-    from gpcn_async.testing._catalog import DatacenterSpec, SeriesSpec, Sku
-    from gpcn_async.testing._faults import Fault, RandomFaults
+    from gpcn_async.testing._account import AccountScripting, SshKeyRecord
+    from gpcn_async.testing._catalog import Catalog, DatacenterSpec, SeriesSpec, SkuSpec
+    from gpcn_async.testing._faults import Fault, Faults, RandomFaults
+    from gpcn_async.testing._job_scripting import Jobs, ScriptArgs
     from gpcn_async.testing._jobs import JobRecord, JobScript
-    from gpcn_async.testing._log import RecordedRequest
+    from gpcn_async.testing._log import RecordedRequest, RequestLog
+    from gpcn_async.testing._ratelimit import RateLimiter
     from gpcn_async.testing._render import gateway_page
     from gpcn_async.testing._server import FakeGPCN
-    from gpcn_async.testing._state import VmRecord
+    from gpcn_async.testing._short_forms import ShortForms
+    from gpcn_async.testing._vms import VmRecord, Vms
 
 __all__ = [
+    "AccountScripting",
+    "Catalog",
     "DatacenterSpec",
     "FakeGPCN",
     "Fault",
+    "Faults",
     "JobRecord",
     "JobScript",
+    "Jobs",
     "RandomFaults",
+    "RateLimiter",
     "RecordedRequest",
+    "RequestLog",
+    "ScriptArgs",
     "SeriesSpec",
-    "Sku",
+    "ShortForms",
+    "SkuSpec",
     "SshKeyRecord",
     "VmRecord",
+    "Vms",
     "gateway_page",
 ]
 
@@ -59,17 +73,26 @@ __all__ = [
 # its modules, so the pytest plugin (loaded by every pytest run) would otherwise load the whole
 # fake and aiohttp.web with it.
 _MODULES = {
+    "AccountScripting": "_account",
+    "Catalog": "_catalog",
     "DatacenterSpec": "_catalog",
     "FakeGPCN": "_server",
     "Fault": "_faults",
+    "Faults": "_faults",
     "JobRecord": "_jobs",
     "JobScript": "_jobs",
+    "Jobs": "_job_scripting",
     "RandomFaults": "_faults",
+    "RateLimiter": "_ratelimit",
     "RecordedRequest": "_log",
+    "RequestLog": "_log",
+    "ScriptArgs": "_job_scripting",
     "SeriesSpec": "_catalog",
-    "Sku": "_catalog",
+    "ShortForms": "_short_forms",
+    "SkuSpec": "_catalog",
     "SshKeyRecord": "_account",
-    "VmRecord": "_state",
+    "VmRecord": "_vms",
+    "Vms": "_vms",
     "gateway_page": "_render",
 }
 

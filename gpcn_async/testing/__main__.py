@@ -17,6 +17,8 @@ options exit 2, a port that cannot be listened on exits 1. Options::
                         previous one) or clock (windows on multiples of the window in Unix time)
     --clock-skew S      the fake's wall clock runs S seconds ahead of this machine's (negative:
                         behind): its Date headers, X-RateLimit-Reset and timestamps (default 0)
+    --log-cap N         keep the newest N requests in the request log (default 10000), so that
+                        a server left running does not grow forever; counts stay exact
 """
 
 from __future__ import annotations
@@ -31,8 +33,12 @@ from collections.abc import Sequence
 from gpcn_async.testing._ratelimit import ALIGNMENTS
 from gpcn_async.testing._server import FakeGPCN
 
-__all__ = ["main", "serve"]
+__all__ = ["DEFAULT_LOG_CAP", "main", "serve"]
 
+
+DEFAULT_LOG_CAP = 10_000
+"""How many requests the standalone server's log keeps: a server left running for days must not
+grow forever (``FakeGPCN()`` in a test keeps them all)."""
 
 DEFAULT_DIALECT = "guide"
 """The standalone server's dialect unless ``--dialect`` says otherwise: the one the public guide's
@@ -85,6 +91,13 @@ def _parser() -> argparse.ArgumentParser:
         default=0.0,
         metavar="SECONDS",
         help="run the fake's wall clock this far ahead of this machine's (negative: behind)",
+    )
+    parser.add_argument(
+        "--log-cap",
+        type=int,
+        default=DEFAULT_LOG_CAP,
+        metavar="N",
+        help=f"keep the newest N requests in the request log (default {DEFAULT_LOG_CAP})",
     )
     return parser
 
@@ -139,6 +152,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             rate_window=args.rate_window,
             rate_alignment=args.rate_alignment,
             clock_skew=args.clock_skew,
+            log_cap=args.log_cap,
         )
     except ValueError as exc:
         parser.error(str(exc))  # exits 2

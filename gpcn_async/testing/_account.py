@@ -1,4 +1,4 @@
-"""What the fake remembers about the account, and the ``FakeGPCN`` methods that script it.
+"""What the fake remembers about the account, and ``fake.account``, which scripts it.
 
 The account is the SSH-key library, the datacenters without GPUs (the GPU ones are the
 catalog's), what each datacenter offers, and what the auth check says about the API key.
@@ -195,12 +195,23 @@ def name_issue(name: object) -> str | None:
 
 
 class AccountScripting:
-    """The ``FakeGPCN`` methods that script the account: SSH keys, datacenters, the key.
+    """``fake.account``: the SSH-key library, the datacenters without GPUs, the API key's grants.
 
-    A mixin of ``FakeGPCN``, which sets ``_account``.
+    Args:
+        account: What the fake remembers about the account.
     """
 
-    _account: Account
+    def __init__(self, account: Account) -> None:
+        self._account = account
+
+    @property
+    def gpu_enabled(self) -> bool:
+        """When False, the account has no GPU features: every ``/resource/gpu...`` answers 403."""
+        return self._account.state.gpu_enabled
+
+    @gpu_enabled.setter
+    def gpu_enabled(self, value: bool) -> None:
+        self._account.state.gpu_enabled = bool(value)
 
     @property
     def ssh_keys(self) -> dict[str, SshKeyRecord]:

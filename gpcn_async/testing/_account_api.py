@@ -25,7 +25,7 @@ from gpcn_async.testing._account import (
     js_trim,
     name_issue,
 )
-from gpcn_async.testing._api import Call, Handler, Issues, _bounded
+from gpcn_async.testing._api import Call, Handler, _bounded
 from gpcn_async.testing._catalog import DatacenterSpec, fake_uuid
 from gpcn_async.testing._keys import (
     ALGORITHMS,
@@ -33,6 +33,7 @@ from gpcn_async.testing._keys import (
     parse_public_key,
     public_key_algorithm,
 )
+from gpcn_async.testing._orders import Issues
 from gpcn_async.testing._render import Reply, error_body, success_body, timestamp
 
 __all__ = ["AccountApi"]

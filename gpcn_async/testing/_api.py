@@ -13,8 +13,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from gpcn_async.testing._catalog import GPU_COUNTS, SeriesSpec
+from gpcn_async.testing._catalog import GPU_COUNTS
 from gpcn_async.testing._jobs import JobRecord, JobScript
+from gpcn_async.testing._orders import Issues, parse_order
 from gpcn_async.testing._render import (
     ROUTE_NOT_FOUND,
     Reply,
@@ -25,9 +26,10 @@ from gpcn_async.testing._render import (
     success_body,
     vm_body,
 )
-from gpcn_async.testing._state import ACTION_STATUS, State, VmRecord
+from gpcn_async.testing._state import ACTION_STATUS, State
+from gpcn_async.testing._vms import VmRecord
 
-__all__ = ["MAX_IDS", "Api", "Call"]
+__all__ = ["MAX_IDS", "Api", "Call", "Handler"]
 
 MAX_IDS = 50
 """The most ids a bulk or poll request may carry."""
@@ -36,22 +38,6 @@ _VM_NOT_FOUND = "GPU VM not found"
 _BEING_DELETED = "GPU VM is already being deleted"
 _SORT_FIELDS = ("createdAt", "name")
 _PAST = {"start": "started", "stop": "stopped", "reset": "reset"}
-
-_OPTIONAL_STRINGS = ("imageName", "imageId", "sshKeyId", "skuCode", "resourceGroupId", "username")
-
-Issues = list[tuple[str, str]]
-
-
-@dataclass(frozen=True)
-class _Order:
-    """A validated create body."""
-
-    name: str
-    datacenter_id: str
-    series: SeriesSpec
-    gpu_count: int
-    team_id: int | str | None
-    extras: dict[str, str]
 
 
 @dataclass(frozen=True)
@@ -207,54 +193,10 @@ class Api:
 
     # -- create ------------------------------------------------------------------------------
 
-    def _find_series(self, key: object) -> SeriesSpec | None:
-        for spec in self.state.catalog.series:
-            if key == spec.id or (not isinstance(key, bool) and key == spec.guide_id):
-                return spec
-            if isinstance(key, str) and key == str(spec.guide_id):
-                return spec
-        return None
-
-    def _parse_order(self, body: Any) -> tuple[_Order | None, Issues]:
-        """Validate a create body; return the order, or None and the issues."""
-        if not isinstance(body, dict):
-            return None, [("body", "must be a JSON object")]
-        issues = Issues()
-        name = body.get("name")
-        if not isinstance(name, str) or not name.strip():
-            issues.append(("name", "must be a non-empty string"))
-        datacenter = self.state.catalog.find_datacenter(body.get("datacenterId"))
-        if datacenter is None:
-            issues.append(("datacenterId", "must be the id of a known datacenter"))
-        series = self._find_series(body.get("seriesId"))
-        if series is None:
-            issues.append(("seriesId", "must be the id of a known GPU series"))
-        count = body.get("gpuCount")
-        if not isinstance(count, int) or isinstance(count, bool) or count not in GPU_COUNTS:
-            issues.append(("gpuCount", "must be one of 1, 2, 4, 8"))
-        team = body.get("teamId")
-        if team is not None and (isinstance(team, bool) or not isinstance(team, int | str)):
-            issues.append(("teamId", "must be an integer or a string"))
-        issues.extend(
-            (key, "must be a string")
-            for key in _OPTIONAL_STRINGS
-            if body.get(key) is not None and not isinstance(body[key], str)
-        )
-        if (
-            issues
-            or datacenter is None
-            or series is None
-            or not isinstance(name, str)
-            or not isinstance(count, int)
-        ):
-            return None, issues
-        extras = {key: body[key] for key in _OPTIONAL_STRINGS if body.get(key) is not None}
-        return _Order(name, datacenter.id, series, count, team, extras), []
-
     def create(self, call: Call, _groups: tuple[str, ...]) -> Reply:
         """``POST /resource/gpu``: order a VM, answering 202 with its create job."""
         state = self.state
-        order, issues = self._parse_order(call.body)
+        order, issues = parse_order(self.state.catalog, call.body)
         if order is None:
             return self._invalid(issues)
         series, datacenter_id, gpu_count = order.series, order.datacenter_id, order.gpu_count
@@ -270,10 +212,10 @@ class Api:
             return self._error(409, message)
         sku_code = order.extras.get("skuCode")
         if sku_code is not None and sku_code not in {
-            sku.code for sku in state.catalog.skus(series, gpu_count)
+            sku.code for sku in state.catalog.skus_of(series, gpu_count)
         }:
             return self._error(400, f"Unknown SKU {sku_code!r} for this configuration")
-        vm = state.add_vm(
+        vm_id = state.vms.add(
             name=order.name,
             status="Provisioning",
             series_code=series.code,
@@ -282,13 +224,14 @@ class Api:
             team_id=order.team_id,
             resource_group_id=order.extras.get("resourceGroupId"),
         )
+        vm = state.vms[vm_id]
         vm.image = order.extras.get("imageName", vm.image)
         vm.image_id = order.extras.get("imageId")
         vm.username = order.extras.get("username", vm.username)
         vm.sku_code = sku_code
         if (key_id := order.extras.get("sshKeyId")) is not None:
             vm.ssh_key_id, vm.ssh_key_name = key_id, f"key-{key_id[:8]}"
-        state.created_vm_count += 1
+        state.vms.created_count += 1
         job = state.new_job("create", vm.id)
         data = self._job_ticket(job) if self.dialect == "guide" else {"jobs": [self._job(job)]}
         return self._ok(202, "GPU creation job started", data)
@@ -331,7 +274,7 @@ class Api:
             vm.ssh_key_id = key_id
             vm.ssh_key_name = None if key_id is None else f"key-{key_id[:8]}"
         vm.updated_at = state.wall()
-        if not state.update_returns_body:
+        if not state.vms.update_returns_body:
             return Reply.json(200, success_body(self.dialect, "GPU VM updated"))
         return self._ok(200, "GPU VM updated successfully", self._vm(vm))
 
@@ -341,9 +284,9 @@ class Api:
         vm = state.vms.get(groups[0])
         if vm is None:
             return self._not_found()
-        if vm.id in state.deleting:
+        if vm.id in state.vms.deleting:
             return self._error(409, _BEING_DELETED)
-        if state.delete_answers_204:
+        if state.vms.delete_answers_204:
             del state.vms[vm.id]
             return Reply.empty(204)
         job = state.new_job("delete", vm.id)
@@ -358,15 +301,15 @@ class Api:
         vm = state.vms.get(vm_id)
         if vm is None:
             return self._not_found()
-        if vm.id in state.deleting:
+        if vm.id in state.vms.deleting:
             return self._error(409, _BEING_DELETED)
         if action in state.unsupported:
             return self._unsupported(action)
-        if state.actions_answer_202:
+        if state.vms.actions_answer_202:
             job = state.new_job(action, vm.id)
             data = self._job_ticket(job) if self.dialect == "guide" else self._job(job)
             return self._ok(202, f"GPU VM {action} initiated", data)
-        state.set_status(vm.id, ACTION_STATUS[action])
+        state.vms.set_status(vm.id, ACTION_STATUS[action])
         return Reply.json(200, success_body(self.dialect, f"GPU VM {_PAST[action]} successfully"))
 
     def _unsupported(self, action: str) -> Reply:
@@ -397,10 +340,10 @@ class Api:
             )
             if failure is None and vm_id not in state.vms:
                 failure = _VM_NOT_FOUND
-            if failure is None and vm_id in state.deleting:
+            if failure is None and vm_id in state.vms.deleting:
                 failure = _BEING_DELETED
             if failure is None:
-                state.set_status(vm_id, ACTION_STATUS[action])
+                state.vms.set_status(vm_id, ACTION_STATUS[action])
             results.append({"id": vm_id, "success": failure is None, "error": failure})
         succeeded = sum(1 for result in results if result["success"])
         summary = {
@@ -426,10 +369,10 @@ class Api:
             script = None
             if vm_id not in state.vms:
                 script = JobScript(polls=1, outcome="failed", error=_VM_NOT_FOUND)
-            elif vm_id in state.deleting:
+            elif vm_id in state.vms.deleting:
                 script = JobScript(polls=1, outcome="failed", error=_BEING_DELETED)
             jobs.append(state.new_job("delete", vm_id, script=script))
-        jobs = jobs[: max(0, len(jobs) - state.bulk_delete_omits)]
+        jobs = jobs[: max(0, len(jobs) - state.vms.bulk_delete_omits)]
         if self.dialect == "guide":
             return self._ok(
                 202, "Operation initiated successfully", [self._job_ticket(j) for j in jobs]

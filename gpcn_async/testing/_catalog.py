@@ -19,7 +19,7 @@ __all__ = [
     "Catalog",
     "DatacenterSpec",
     "SeriesSpec",
-    "Sku",
+    "SkuSpec",
     "fake_uuid",
     "require_gpu_count",
     "skus_for",
@@ -93,7 +93,7 @@ class DatacenterSpec:
 
 
 @dataclass(frozen=True)
-class Sku:
+class SkuSpec:
     """An orderable SKU of a (series, GPU count) configuration.
 
     Attributes:
@@ -118,7 +118,7 @@ class Sku:
         return fake_uuid("sku", self.code)
 
 
-def skus_for(series: SeriesSpec, gpu_count: int) -> list[Sku]:
+def skus_for(series: SeriesSpec, gpu_count: int) -> list[SkuSpec]:
     """Return the SKUs of a configuration: one per count, a high-storage one from 4 GPUs up.
 
     Args:
@@ -129,7 +129,7 @@ def skus_for(series: SeriesSpec, gpu_count: int) -> list[Sku]:
         The SKUs, the standard one first.
     """
     gpus = f"{gpu_count}x {series.gpu_model}"
-    base = Sku(
+    base = SkuSpec(
         code=f"{series.code}-{gpu_count}x",
         description=gpus,
         gpu_description=gpus,
@@ -139,7 +139,7 @@ def skus_for(series: SeriesSpec, gpu_count: int) -> list[Sku]:
     )
     if gpu_count < 4:
         return [base]
-    large = Sku(
+    large = SkuSpec(
         code=f"{base.code}-hs",
         description=f"{gpus}, high storage",
         gpu_description=gpus,
@@ -184,11 +184,14 @@ def _default_region(name: str) -> str:
 
 @dataclass
 class Catalog:
-    """Series, datacenters and what is available where.
+    """``fake.catalog``: the GPU series, the datacenters, what is available where, the SKUs.
+
+    The fake's own state, scripted directly: a change shows in the next answers.
 
     Attributes:
-        series: The GPU series, in catalog order.
-        datacenters: The datacenters, in catalog order.
+        series: The GPU series, in catalog order (add one with ``add_series``).
+        datacenters: The datacenters with GPUs, in catalog order (add one with
+            ``add_datacenter``).
         available: The orderable ``(series_code, datacenter_id, gpu_count)`` keys.
         custom_skus: SKUs set for a ``(series_code, gpu_count)`` configuration, replacing the
             derived ones (see ``skus_for``).
@@ -197,7 +200,7 @@ class Catalog:
     series: list[SeriesSpec] = field(default_factory=list)
     datacenters: list[DatacenterSpec] = field(default_factory=list)
     available: set[tuple[str, str, int]] = field(default_factory=set)
-    custom_skus: dict[tuple[str, int], tuple[Sku, ...]] = field(default_factory=dict)
+    custom_skus: dict[tuple[str, int], tuple[SkuSpec, ...]] = field(default_factory=dict)
 
     @classmethod
     def seeded(cls) -> Catalog:
@@ -234,7 +237,22 @@ class Catalog:
         memory_gib_per_gpu: int = 120,
         storage_gb_per_gpu: int = 1000,
     ) -> SeriesSpec:
-        """Add a series (guide id: the next integer).
+        """Add a GPU series (unavailable everywhere until ``set_availability``).
+
+        Its SKUs are derived per GPU count from the per-GPU sizes (see ``skus``) unless
+        ``set_skus`` replaces them. The guide dialect shows it with the next integer id.
+
+        Args:
+            code: The series code, e.g. ``"nvidia-b200"``.
+            name: The display name.
+            description: A short description.
+            gpu_model: The GPU model in SKU descriptions (default: derived from ``name``).
+            vcpu_per_gpu: vCPUs of a VM per GPU.
+            memory_gib_per_gpu: Memory (GiB) of a VM per GPU.
+            storage_gb_per_gpu: Disk (GB) of a VM per GPU.
+
+        Returns:
+            The new series, with its ids.
 
         Raises:
             ValueError: An empty code or name, a code already in the catalog, or a per-GPU size
@@ -271,6 +289,9 @@ class Catalog:
         country: str = "United States",
     ) -> DatacenterSpec:
         """Add a datacenter (code and region derived from the name unless given).
+
+        Returns:
+            The new datacenter, with its id.
 
         Raises:
             ValueError: The name is empty or already in the catalog.
@@ -310,9 +331,9 @@ class Catalog:
         return (series_code, datacenter_id, gpu_count) in self.available
 
     def set_availability(
-        self, series_code: str, datacenter_id: str, gpu_count: int, *, available: bool = True
+        self, series_code: str, datacenter_id: str, gpu_count: int, available: bool = True
     ) -> None:
-        """Mark a configuration (un)available.
+        """Mark a (series, datacenter, GPU count) configuration available or not.
 
         Raises:
             ValueError: Unknown series or datacenter, or a count not in 1, 2, 4, 8.
@@ -322,10 +343,14 @@ class Catalog:
             raise ValueError(f"unknown datacenter id {datacenter_id!r}")
         require_gpu_count(gpu_count)
         key = (series_code, datacenter_id, gpu_count)
-        if available:
+        if bool(available):
             self.available.add(key)
         else:
             self.available.discard(key)
+
+    def clear_availability(self) -> None:
+        """Make every configuration unavailable."""
+        self.available.clear()
 
     def series_by_code(self, series_code: str) -> SeriesSpec:
         """Return the series with this code.
@@ -339,25 +364,31 @@ class Catalog:
         known = ", ".join(repr(spec.code) for spec in self.series) or "none"
         raise ValueError(f"unknown series code {series_code!r} (known: {known})")
 
-    def skus(self, spec: SeriesSpec, gpu_count: int) -> list[Sku]:
+    def skus_of(self, spec: SeriesSpec, gpu_count: int) -> list[SkuSpec]:
         """Return the SKUs of a configuration: those set by ``set_skus``, else the derived ones."""
         custom = self.custom_skus.get((spec.code, gpu_count))
         return list(custom) if custom is not None else skus_for(spec, gpu_count)
 
-    def skus_of(self, series_code: str, gpu_count: int) -> list[Sku]:
-        """Return the SKUs of a configuration given by series code.
+    def skus(self, series_code: str, gpu_count: int) -> list[SkuSpec]:
+        """Return the SKUs of a configuration, the standard one first.
+
+        By default a configuration has one SKU (``<code>-<n>x``), plus a high-storage one
+        (``<code>-<n>x-hs``) from 4 GPUs up; ``set_skus`` replaces them.
 
         Raises:
-            ValueError: Unknown series, or a count not in 1, 2, 4, 8.
+            ValueError: An unknown series, or a count not in 1, 2, 4, 8.
         """
         spec = self.series_by_code(series_code)
-        return self.skus(spec, require_gpu_count(gpu_count))
+        return self.skus_of(spec, require_gpu_count(gpu_count))
 
-    def set_skus(self, series_code: str, gpu_count: int, skus: Sequence[Sku] | None) -> None:
+    def set_skus(self, series_code: str, gpu_count: int, skus: Sequence[SkuSpec] | None) -> None:
         """Replace the SKUs of a configuration (None: back to the derived ones).
 
+        The inventory lists them (reference dialect), a create may name one as ``skuCode`` (an
+        unknown one answers 400), and a VM created without one runs on the first.
+
         Raises:
-            ValueError: Unknown series, a bad count, no SKU, an item that is not a ``Sku``, or
+            ValueError: Unknown series, a bad count, no SKU, an item that is not a ``SkuSpec``, or
                 a SKU code given twice.
         """
         spec = self.series_by_code(series_code)
@@ -371,10 +402,10 @@ class Catalog:
                 "a configuration needs at least one SKU; to make it unorderable use "
                 "set_availability(..., available=False)"
             )
-        strangers = [item for item in items if not isinstance(item, Sku)]
+        strangers = [item for item in items if not isinstance(item, SkuSpec)]
         if strangers:
-            raise ValueError(f"skus must be Sku objects, got {strangers[0]!r}")
-        codes = [item.code for item in items if isinstance(item, Sku)]
+            raise ValueError(f"skus must be SkuSpec objects, got {strangers[0]!r}")
+        codes = [item.code for item in items if isinstance(item, SkuSpec)]
         for code in codes:
             if not code or codes.count(code) > 1:
                 raise ValueError(f"SKU codes must be non-empty and unique, got {codes!r}")

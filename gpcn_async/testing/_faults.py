@@ -1,16 +1,18 @@
-"""Injected faults: which requests they hit and what they do instead of (or on top of) the answer.
+"""``fake.faults``: what misbehaves, and how, instead of (or on top of) the real answer.
 
-Faults match in injection order; the first one that matches the method and path glob and still has
-uses left wins and consumes one use.
+Injected faults match in injection order; the first one that matches the method and path glob
+and still has uses left wins and consumes one use. Random faults come after them. Scripted
+server-side failures (a lost create race, an unsupported action, a per-id bulk failure, a
+provider outage) are switches of the fake's state that the endpoints read.
 """
 
 from __future__ import annotations
 
 import fnmatch
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, overload
 
 from gpcn_async.testing._checks import (
     require_int,
@@ -18,8 +20,29 @@ from gpcn_async.testing._checks import (
     require_path_glob,
     require_seconds,
 )
+from gpcn_async.testing._render import gateway_page
+from gpcn_async.testing._state import ACTION_STATUS, State
 
-__all__ = ["Fault", "FaultTable", "RandomFaults", "method_matches", "path_matches"]
+__all__ = [
+    "DEFAULT_RANDOM_FAULTS",
+    "Fault",
+    "Faults",
+    "RandomFaults",
+    "method_matches",
+    "path_matches",
+]
+
+DEFAULT_RANDOM_FAULTS: tuple[Mapping[str, Any], ...] = (
+    {"status": 500},
+    {"status": 502, "body": gateway_page(502)},
+    {"status": 503},
+    {"status": 504},
+    {"status": 429, "headers": {"Retry-After": "0.01"}},
+    {"disconnect": True},
+    {"disconnect": True, "after_commit": True},
+    {"status": 500, "after_commit": True},
+)
+"""The mix ``inject_random()`` chooses from by default."""
 
 
 def method_matches(pattern: str, method: str) -> bool:
@@ -34,7 +57,7 @@ def path_matches(pattern: str, path: str) -> bool:
 
 @dataclass(eq=False)
 class Fault:
-    """One injected fault (see ``FakeGPCN.inject``).
+    """One injected fault (see ``Faults.inject``).
 
     Attributes:
         method: ``"*"`` or the HTTP method it applies to.
@@ -106,7 +129,7 @@ class Fault:
 
 
 class RandomFaults:
-    """Faults thrown at random requests (see ``FakeGPCN.inject_random``).
+    """Faults thrown at random requests (see ``Faults.inject_random``).
 
     Attributes:
         rate: The chance, from 0 to 1, that a matching request gets a fault.
@@ -155,27 +178,205 @@ class RandomFaults:
         return fault
 
 
-class FaultTable:
-    """The injected faults, in injection order, then the random ones."""
+class Faults(Sequence[Fault]):
+    """``fake.faults``: the injected faults (a sequence, in injection order) and the rest of chaos.
 
-    def __init__(self) -> None:
-        self.faults: list[Fault] = []
-        self.random: RandomFaults | None = None
+    It compares equal to a list of the same faults, as ``fake.faults`` did when it was a list.
+    """
 
-    def add(self, fault: Fault) -> Fault:
-        """Add a fault after the existing ones."""
-        self.faults.append(fault)
+    def __init__(self, state: State) -> None:
+        self._state = state
+        self._injected: list[Fault] = []
+        self._random: RandomFaults | None = None
+
+    # -- the sequence of injected faults -------------------------------------------------------
+
+    @overload
+    def __getitem__(self, index: int) -> Fault: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[Fault]: ...
+
+    def __getitem__(self, index: int | slice) -> Fault | list[Fault]:
+        return self._injected[index]
+
+    def __len__(self) -> int:
+        return len(self._injected)
+
+    def __iter__(self) -> Iterator[Fault]:
+        return iter(list(self._injected))
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Sequence) and not isinstance(other, str | bytes):
+            return list(self) == list(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, compared by content
+
+    def __repr__(self) -> str:
+        return f"Faults({self._injected!r})"
+
+    # -- injecting -------------------------------------------------------------------------------
+
+    def inject(
+        self,
+        method: str,
+        path: str,
+        *,
+        status: int | None = None,
+        times: int | None = 1,
+        headers: Mapping[str, str] | None = None,
+        body: Any = None,
+        delay: float = 0.0,
+        disconnect: bool = False,
+        after_commit: bool = False,
+    ) -> Fault:
+        """Make matching requests misbehave.
+
+        A fault waits ``delay`` first. With ``after_commit`` the real handler runs (its state
+        changes happen) before its answer is replaced. ``disconnect`` drops the connection
+        without an answer; ``status`` answers that status with ``body`` (dict/list as JSON,
+        str/bytes raw) or the dialect's error body; without either, the real answer is sent (a
+        slow response). ``headers`` are added to whatever is sent.
+
+        Args:
+            method: ``"*"`` or an HTTP method.
+            path: An fnmatch glob relative to ``/v1``, e.g. ``"/resource/gpu/*/start"``.
+            status: The status to answer instead.
+            times: How many requests it affects (None: all).
+            headers: Headers to add or override.
+            body: The body to send with ``status``.
+            delay: Seconds to wait first.
+            disconnect: Drop the connection without answering.
+            after_commit: Let the request take effect before faulting.
+
+        Returns:
+            The fault, whose ``hits`` and ``remaining`` tell how it was used.
+
+        Raises:
+            ValueError: An impossible combination (the message names it).
+        """
+        fault = Fault(
+            method=method,
+            path=path,
+            status=status,
+            times=times,
+            headers=dict(headers or {}),
+            body=body,
+            delay=delay,
+            disconnect=disconnect,
+            after_commit=after_commit,
+        )
+        self._injected.append(fault)
         return fault
 
+    def inject_random(
+        self,
+        rate: float,
+        *,
+        faults: Sequence[Mapping[str, Any]] | None = None,
+        method: str = "*",
+        path: str = "*",
+        seed: int | None = None,
+    ) -> RandomFaults:
+        """Throw faults at random matching requests: chaos for soak tests.
+
+        Each matching request that no injected fault takes gets, with probability ``rate``, one
+        of ``faults`` (each equally likely). The default mix is what a real deployment shows:
+        500, 502 with a gateway's HTML page, 503, 504, 429 with a short ``Retry-After``, and
+        dropped connections, before and after the request took effect. A later call replaces
+        the random faults; ``clear()`` removes them.
+
+        Args:
+            rate: The chance, from 0 to 1, that a matching request gets a fault.
+            faults: ``inject()`` keyword arguments (without ``times``) of each fault to choose
+                from, e.g. ``[{"status": 503}, {"disconnect": True}]``.
+            method: ``"*"`` or an HTTP method.
+            path: An fnmatch glob relative to ``/v1``.
+            seed: Seeds the random choices, so that a run can be replayed.
+
+        Returns:
+            The random faults; ``hits`` counts the requests they affected.
+
+        Raises:
+            ValueError: A rate outside [0, 1], or a fault ``inject()`` would refuse.
+        """
+        specs = DEFAULT_RANDOM_FAULTS if faults is None else faults
+        made = []
+        for spec in specs:
+            if "times" in spec:
+                raise ValueError(f"random faults have no times, got {dict(spec)!r}")
+            made.append(Fault(method="*", path="*", times=None, **spec))
+        self._random = RandomFaults(rate, made, method=method, path=path, seed=seed)
+        return self._random
+
     def clear(self) -> None:
-        """Remove every fault, random ones included."""
-        self.faults.clear()
-        self.random = None
+        """Remove every injected fault, random ones included."""
+        self._injected.clear()
+        self._random = None
 
     def take(self, method: str, path: str) -> Fault | None:
-        """Return the first unexhausted fault matching the request, counting a hit on it."""
-        for fault in self.faults:
+        """Return the fault for a request, or None (the server asks, once per request).
+
+        The first unexhausted injected fault that matches wins, else by chance a random one;
+        the fault taken counts a hit.
+        """
+        for fault in self._injected:
             if not fault.exhausted and fault.matches(method, path):
                 fault.hits += 1
                 return fault
-        return self.random.take(method, path) if self.random is not None else None
+        return self._random.take(method, path) if self._random is not None else None
+
+    # -- scripted failures of the server ---------------------------------------------------------
+
+    def race_next_create(self, times: int = 1) -> None:
+        """Make the next ``times`` valid creates lose a race: 409, configuration now unavailable.
+
+        Raises:
+            ValueError: ``times < 1``.
+        """
+        require_int("times", times, 1)
+        self._state.race_creates += times
+
+    def set_unsupported(self, action: str, unsupported: bool = True) -> None:
+        """Make ``action`` (``"start"``, ``"stop"``, ``"reset"``) answer 501, or stop doing so.
+
+        Raises:
+            ValueError: An unknown action.
+        """
+        if action not in ACTION_STATUS:
+            raise ValueError(f"action must be 'start', 'stop' or 'reset', got {action!r}")
+        if unsupported:
+            self._state.unsupported.add(action)
+        else:
+            self._state.unsupported.discard(action)
+
+    def fail_bulk(self, vm_id: str, message: str, *, action: str | None = None) -> None:
+        """Make bulk start/stop/reset report ``vm_id`` as failed with ``message``.
+
+        Args:
+            vm_id: The VM id (need not exist).
+            message: The per-id error text.
+            action: Only this bulk action; None for all three.
+
+        Raises:
+            ValueError: An empty id or message, or an unknown action.
+        """
+        if not vm_id or not message:
+            raise ValueError(f"vm_id and message must be non-empty, got {vm_id!r}, {message!r}")
+        if action is not None and action not in ACTION_STATUS:
+            raise ValueError(f"action must be 'start', 'stop', 'reset' or None, got {action!r}")
+        self._state.bulk_failures[vm_id, action] = message
+
+    def clear_bulk_failures(self) -> None:
+        """Forget the scripted bulk failures."""
+        self._state.bulk_failures.clear()
+
+    @property
+    def provider_outage(self) -> bool:
+        """When True, the GPU provider is down: inventory is empty or 503, creates answer 503."""
+        return self._state.provider_outage
+
+    @provider_outage.setter
+    def provider_outage(self, value: bool) -> None:
+        self._state.provider_outage = bool(value)

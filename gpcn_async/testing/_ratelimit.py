@@ -1,4 +1,4 @@
-"""The fake's rate limiter: fixed windows, placed in one of two ways (the *alignment*).
+"""``fake.rate_limiter``: fixed windows, placed in one of two ways (the *alignment*), and 429s.
 
 - ``"first-request"``: each window starts at the first request after the previous one ended
   (express-rate-limit's MemoryStore). Any clock works; the server passes monotonic time.
@@ -8,6 +8,8 @@
   it.
 
 Pure: the caller passes the time, so the arithmetic is testable without sleeping.
+``RateLimiter`` adds what the server needs around it: the ``X-RateLimit-*`` headers of every
+answer, the 429 answers, and what a test sets and reads.
 """
 
 from __future__ import annotations
@@ -17,12 +19,14 @@ from dataclasses import dataclass
 from typing import Final, Literal
 
 from gpcn_async.testing._checks import require_int, require_seconds
+from gpcn_async.testing._render import Reply, rate_limited_body
 
 __all__ = [
     "ALIGNMENTS",
     "Alignment",
     "Decision",
     "FixedWindowLimiter",
+    "RateLimiter",
     "validate_alignment",
     "validate_limits",
 ]
@@ -160,3 +164,101 @@ class FixedWindowLimiter:
             resets_in=resets_in,
             resets_at=resets_at,
         )
+
+
+class RateLimiter:
+    """``fake.rate_limiter``: the limit every request meets, with real ``X-RateLimit-*`` headers.
+
+    Args:
+        windows: The fixed-window limiter (see ``FixedWindowLimiter``).
+        dialect: The wire dialect of the 429 bodies.
+        retry_after_header: Send ``Retry-After`` with the limiter's 429s.
+    """
+
+    def __init__(
+        self, windows: FixedWindowLimiter, dialect: str, *, retry_after_header: bool
+    ) -> None:
+        self._windows = windows
+        self._dialect = dialect
+        self._limited = 0
+        self.retry_after_header = bool(retry_after_header)
+        """Whether the limiter's 429s carry ``Retry-After``."""
+
+    def set(self, limit: int, window: float, *, alignment: str | None = None) -> None:
+        """Allow ``limit`` requests per ``window`` seconds from now on (the count starts again).
+
+        Args:
+            limit: Requests allowed per window.
+            window: The window's length in seconds.
+            alignment: ``"first-request"`` or ``"clock"`` (see ``FakeGPCN``); None keeps the
+                current one. A first-request window starts with the next request; a
+                clock-aligned one is the multiple of ``window`` holding it.
+
+        Raises:
+            ValueError: ``limit < 1``, ``window <= 0`` or an unknown alignment; nothing changes.
+        """
+        self._windows.reset(limit, window, alignment)
+
+    @property
+    def limit(self) -> int:
+        """The requests allowed per window."""
+        return self._windows.limit
+
+    @property
+    def window(self) -> float:
+        """The window's length in seconds."""
+        return self._windows.window
+
+    @property
+    def alignment(self) -> str:
+        """Where windows start: ``"first-request"`` or ``"clock"``."""
+        return self._windows.alignment
+
+    @property
+    def limited_count(self) -> int:
+        """How many 429s the limiter sent (injected ones not counted)."""
+        return self._limited
+
+    def check(self, arrived: float, wall: float) -> tuple[dict[str, str], Reply | None]:
+        """Count a request that arrived at ``arrived`` (monotonic), ``wall`` (the fake's Unix time).
+
+        Clock-aligned windows are counted in the fake's Unix time (skew included), so they sit
+        on its multiples; first-request ones in monotonic time, so setting the wall clock or
+        ``clock_skew`` cannot move them. ``offset`` turns the window's end into the fake's Unix
+        time for ``X-RateLimit-Reset``.
+
+        Returns:
+            The ``X-RateLimit-*`` headers, and the 429 to answer if the request is over the limit.
+        """
+        if self._windows.clock_aligned:
+            decision, offset = self._windows.hit(wall), 0.0
+        else:
+            decision, offset = self._windows.hit(arrived), wall - arrived
+        headers = self._headers(decision, decision.resets_at + offset)
+        if decision.allowed:
+            return headers, None
+        self._limited += 1
+        return headers, self.reply(decision.retry_after)
+
+    def reply(self, retry_after: int) -> Reply:
+        """The 429 answer: the dialect's rate-limited body, and ``Retry-After`` unless off."""
+        reply = Reply.json(429, rate_limited_body(self._dialect, retry_after))
+        if self.retry_after_header:
+            reply = reply.with_headers({"Retry-After": str(retry_after)})
+        return reply
+
+    def _headers(self, decision: Decision, reset: float) -> dict[str, str]:
+        """The ``X-RateLimit-*`` headers for a window ending at Unix time ``reset``.
+
+        The reset is rounded up, never down, so a client waiting for it never sends early: to
+        whole seconds for windows of 1 s or more (as the real API does), else to milliseconds.
+        """
+        if self._windows.window >= 1:
+            reset_text = str(math.ceil(reset))
+        else:
+            reset_text = f"{math.ceil(reset * 1000) / 1000:.3f}"
+        return {
+            "X-RateLimit-Limit": str(decision.limit),
+            "X-RateLimit-Remaining": str(decision.remaining),
+            "X-RateLimit-Reset": reset_text,
+        }

@@ -18,10 +18,11 @@ from datetime import datetime, timedelta
 from http import HTTPStatus
 from typing import Any, Final
 
-from gpcn_async.testing._catalog import DatacenterSpec, SeriesSpec, Sku
+from gpcn_async.testing._catalog import DatacenterSpec, SeriesSpec, SkuSpec
 from gpcn_async.testing._checks import require_int
 from gpcn_async.testing._jobs import JobRecord
-from gpcn_async.testing._state import State, VmRecord
+from gpcn_async.testing._state import State
+from gpcn_async.testing._vms import VmRecord
 
 __all__ = [
     "ABSENT",
@@ -372,7 +373,7 @@ def inventory_data(
             for count in counts:
                 if not catalog.is_available(spec.code, dc.id, count):
                     continue
-                skus = catalog.skus(spec, count)
+                skus = catalog.skus_of(spec, count)
                 gpu_counts.append(
                     {
                         "count": count,
@@ -414,7 +415,7 @@ def inventory_data(
     return data
 
 
-def _specs(sku: Sku) -> dict[str, Any]:
+def _specs(sku: SkuSpec) -> dict[str, Any]:
     return {
         "gpuDescription": sku.gpu_description,
         "vcpu": sku.vcpu,

@@ -1,4 +1,4 @@
-"""Everything the fake remembers: catalog, VMs, jobs and behaviour switches (plain data, no I/O).
+"""Everything the fake remembers: catalog, VMs, jobs and fault switches (plain data, no I/O).
 
 Job effects live here too: a create that succeeds makes its VM ``Running``, one that fails or is
 cancelled removes it; a delete that succeeds removes the VM; start/stop/reset change its status.
@@ -16,14 +16,13 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
-from gpcn_async.testing._catalog import Catalog, SeriesSpec, Sku, require_gpu_count
-from gpcn_async.testing._checks import require_text
+from gpcn_async.testing._catalog import Catalog, SeriesSpec, SkuSpec
 from gpcn_async.testing._jobs import JobRecord, JobScript, Outcome
+from gpcn_async.testing._vms import VmRecord, Vms
 
-__all__ = ["ACTION_STATUS", "State", "VmRecord"]
+__all__ = ["ACTION_STATUS", "State"]
 
 ACTION_STATUS: dict[str, str] = {"start": "Running", "stop": "Stopped", "reset": "Running"}
 """The VM status each power action leads to."""
@@ -31,51 +30,6 @@ ACTION_STATUS: dict[str, str] = {"start": "Running", "stop": "Stopped", "reset":
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-@dataclass
-class VmRecord:
-    """A GPU VM of the fake.
-
-    Attributes:
-        id: The VM id (a uuid string unless given).
-        name: The VM name.
-        status: The status text, e.g. ``"Running"``.
-        series_code: The code of its GPU series.
-        gpu_count: 1, 2, 4 or 8.
-        datacenter_id: The id of its datacenter.
-        team_id: The team (an int in the guide's examples), or None.
-        resource_group_id: The resource group, or None.
-        created_at: Creation time (UTC).
-        updated_at: Last change (UTC).
-        serial: The order the fake made it in (a tie-breaker for sorting).
-        ip: Its public address (shown once it is no longer provisioning).
-        image: The OS image name.
-        image_id: The image id, if one was asked for.
-        username: The login user.
-        ssh_key_id: The SSH key id, or None.
-        ssh_key_name: The SSH key's name, or None.
-        sku_code: The SKU it was ordered with, or None for the configuration's first SKU.
-    """
-
-    id: str
-    name: str
-    status: str
-    series_code: str
-    gpu_count: int
-    datacenter_id: str
-    team_id: int | str | None
-    resource_group_id: str | None
-    created_at: datetime
-    updated_at: datetime
-    serial: int
-    ip: str
-    image: str = "ubuntu-24.04"
-    image_id: str | None = None
-    username: str = "ubuntu"
-    ssh_key_id: str | None = None
-    ssh_key_name: str | None = None
-    sku_code: str | None = None
 
 
 class State:
@@ -90,26 +44,17 @@ class State:
         wall: Callable[[], datetime] = _utcnow,
     ) -> None:
         self.catalog = catalog
-        self.vms: dict[str, VmRecord] = {}
+        self.vms = Vms(catalog, wall)
         self.jobs: dict[str, JobRecord] = {}
         self.default_script = default_script
         self.next_scripts: deque[JobScript] = deque()
-        self.created_vm_count = 0
         self.race_creates = 0
         self.unsupported: set[str] = set()
         self.bulk_failures: dict[tuple[str, str | None], str] = {}
         self.gpu_enabled = True
         self.provider_outage = False
-        self.update_returns_body = True
-        self.delete_answers_204 = False
-        self.actions_answer_202 = False
-        self.bulk_delete_omits = 0  # jobs left out of each bulk delete answer (the last ones)
-        # VM id -> the delete job running for it: a VM being deleted refuses other actions.
-        self.deleting: dict[str, str] = {}
         self.clock = clock
         self.wall = wall
-        self._serial = 0
-        self._last_created: datetime | None = None
         # The scheduler of tick(): (time, entry number, job id) for each running duration job,
         # the time no later than its next change (JobRecord.next_change). An entry counts only
         # while _live maps its job to its number: a rescheduled or finished job's older entries
@@ -130,87 +75,13 @@ class State:
             return SeriesSpec(guide_id=0, id="", code=vm.series_code, name=vm.series_code)
         return spec
 
-    def sku_of(self, vm: VmRecord) -> Sku:
+    def sku_of(self, vm: VmRecord) -> SkuSpec:
         """Return the SKU a VM runs on."""
-        skus = self.catalog.skus(self.series_of(vm), vm.gpu_count)
+        skus = self.catalog.skus_of(self.series_of(vm), vm.gpu_count)
         for sku in skus:
             if sku.code == vm.sku_code:
                 return sku
         return skus[0]
-
-    def _next_created_at(self) -> datetime:
-        now = self.wall()
-        if self._last_created is not None and now <= self._last_created:
-            now = self._last_created + timedelta(milliseconds=1)
-        self._last_created = now
-        return now
-
-    def add_vm(
-        self,
-        *,
-        name: str | None = None,
-        id: str | None = None,
-        status: str = "Running",
-        series_code: str | None = None,
-        gpu_count: int = 1,
-        datacenter_id: str | None = None,
-        team_id: int | str | None = None,
-        resource_group_id: str | None = None,
-        created_at: datetime | None = None,
-    ) -> VmRecord:
-        """Record a VM (defaults: first series and datacenter, generated name and id).
-
-        Raises:
-            ValueError: Unknown series or datacenter, a bad GPU count, a duplicate id, an empty
-                name, or a naive ``created_at``.
-        """
-        catalog = self.catalog
-        if series_code is None:
-            if not catalog.series:
-                raise ValueError("the catalog has no series: pass series_code or add_series()")
-            series_code = catalog.series[0].code
-        else:
-            catalog.series_by_code(series_code)
-        if datacenter_id is None:
-            if not catalog.datacenters:
-                raise ValueError("the catalog has no datacenter: pass one or add_datacenter()")
-            datacenter_id = catalog.datacenters[0].id
-        elif catalog.find_datacenter(datacenter_id) is None:
-            raise ValueError(f"unknown datacenter id {datacenter_id!r}")
-        require_gpu_count(gpu_count)
-        if id is not None and (not id or id in self.vms):
-            raise ValueError(f"VM id {id!r} is empty or already used")
-        if name is not None:
-            require_text("VM name", name)
-        require_text("VM status", status)
-        if created_at is not None and created_at.tzinfo is None:
-            raise ValueError(f"created_at must be timezone-aware, got {created_at!r}")
-        self._serial += 1
-        serial = self._serial
-        stamp = created_at if created_at is not None else self._next_created_at()
-        vm = VmRecord(
-            id=id or str(uuid.uuid4()),
-            name=name or f"vm-{serial:04d}",
-            status=status,
-            series_code=series_code,
-            gpu_count=gpu_count,
-            datacenter_id=datacenter_id,
-            team_id=team_id,
-            resource_group_id=resource_group_id,
-            created_at=stamp,
-            updated_at=stamp,
-            serial=serial,
-            ip=f"198.51.{serial // 250 % 256}.{serial % 250 + 1}",
-        )
-        self.vms[vm.id] = vm
-        return vm
-
-    def set_status(self, vm_id: str | None, status: str) -> None:
-        """Change a VM's status if the VM still exists."""
-        vm = self.vms.get(vm_id or "")
-        if vm is not None:
-            vm.status = status
-            vm.updated_at = self.wall()
 
     # -- jobs ------------------------------------------------------------------------------
 
@@ -238,7 +109,7 @@ class State:
         )
         self.jobs[job.id] = job
         if operation == "delete" and vm is not None:
-            self.deleting[vm.id] = job.id
+            self.vms.deleting[vm.id] = job.id
         self._order[job.id] = len(self._order)
         self._latest_start = max(self._latest_start, job.started)
         self._schedule(job)
@@ -316,13 +187,13 @@ class State:
         succeeded = job.state == "succeeded"
         if job.operation == "create":
             if succeeded:
-                self.set_status(job.resource_id, "Running")
+                self.vms.set_status(job.resource_id, "Running")
             else:
                 self.vms.pop(job.resource_id or "", None)
         elif job.operation == "delete":
-            if self.deleting.get(job.resource_id or "") == job.id:
-                del self.deleting[job.resource_id or ""]
+            if self.vms.deleting.get(job.resource_id or "") == job.id:
+                del self.vms.deleting[job.resource_id or ""]
             if succeeded:
                 self.vms.pop(job.resource_id or "", None)
         elif job.operation in ACTION_STATUS and succeeded:
-            self.set_status(job.resource_id, ACTION_STATUS[job.operation])
+            self.vms.set_status(job.resource_id, ACTION_STATUS[job.operation])

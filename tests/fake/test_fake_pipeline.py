@@ -5,6 +5,7 @@ import uuid
 
 import pytest
 
+from gpcn_async.testing import FakeGPCN
 from tests.fake.fake_support import DIALECTS, running, sample
 
 RATE_HEADERS = ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset")
@@ -139,3 +140,48 @@ async def test_log_helpers_match_method_and_path_globs() -> None:
         fake.clear_requests()
         assert fake.requests == []
         assert fake.count() == 0
+
+
+async def test_a_capped_log_keeps_the_newest_requests_and_counts_them_all() -> None:
+    """With ``log_cap=2`` the log keeps the 2 newest requests; ``count`` still counts all 4."""
+    async with running(log_cap=2) as (fake, wire):
+        await wire.post("/resource/gpu/a/start")
+        await wire.post("/resource/gpu/b/start")
+        await wire.get("/resource/gpu/b")
+        await wire.get("/resource/gpu/c")
+        assert [r.path for r in fake.requests] == ["/resource/gpu/b", "/resource/gpu/c"]
+        assert [r.status for r in fake.requests] == [404, 404]
+        assert fake.log.cap == 2
+        assert fake.count() == 4
+        assert fake.count("POST", "/resource/gpu/*/start", status=404) == 2
+        assert fake.count(status=0) == 0  # every answer went out, also those no longer kept
+        assert fake.requests_to("POST") == []
+        fake.clear_requests()
+        assert (fake.requests, fake.count()) == ([], 0)
+
+
+def test_a_negative_log_cap_is_refused() -> None:
+    """``FakeGPCN(log_cap=-1)`` raises ``ValueError`` naming ``log_cap``."""
+    with pytest.raises(ValueError, match="log_cap"):
+        FakeGPCN(log_cap=-1)
+
+
+async def test_short_forms_are_the_groups_members() -> None:
+    """Each short form reads, calls and sets its group's member: one fake, one state."""
+    async with running() as (fake, wire):
+        vm_id = fake.add_vm(name="short")
+        assert fake.vms[vm_id] is fake.vms[vm_id]
+        assert fake.jobs.add(operation="stop", resource_id=vm_id) in fake.jobs
+        fault = fake.faults.inject("GET", "/resource/gpu", status=503)
+        assert fake.faults == [fault]
+        assert (await wire.get("/resource/gpu")).status == 503
+        assert fake.log.count("GET", "/resource/gpu", status=503) == fake.count() == 1
+        fake.provider_outage = True
+        assert fake.faults.provider_outage is True
+        fake.rate_limiter.set(5, 1.0)
+        assert (fake.rate_limit, fake.rate_window) == (5, 1.0)
+        assert fake.series == fake.catalog.series
+        fake.gpu_enabled = False
+        assert fake.account.gpu_enabled is False
+        with pytest.raises(AttributeError):
+            fake.rate_limited_count = 3  # read-only in its group too

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from gpcn_async.testing import FakeGPCN, JobRecord, JobScript, Sku, gateway_page
+from gpcn_async.testing import FakeGPCN, JobRecord, JobScript, SkuSpec, gateway_page
 from tests.fake.fake_support import DIALECTS, job_id_of, job_progress, job_state, running
 
 CURVE_STATES = {
@@ -174,7 +174,7 @@ async def test_seed_vms_start_running_across_the_catalog(dialect: str) -> None:
 
 async def test_custom_skus_replace_the_derived_ones() -> None:
     """``set_skus`` changes what the inventory offers and which ``skuCode`` a create accepts."""
-    custom = Sku("a100-1x-spot", "1x A100, spot", "1x A100 SXM 80GB", 12, 110, 500)
+    custom = SkuSpec("a100-1x-spot", "1x A100, spot", "1x A100 SXM 80GB", 12, 110, 500)
     async with running(dialect="reference") as (fake, wire):
         default_codes = [sku.code for sku in fake.skus("nvidia-a100", 1)]
         fake.set_skus("nvidia-a100", 1, [custom])
@@ -230,8 +230,8 @@ def test_seeding_calls_validate(call: Any, named: str) -> None:
         call(FakeGPCN())
 
 
-def _sku(code: str) -> Sku:
-    return Sku(code, "desc", "1x GPU", 8, 64, 100)
+def _sku(code: str) -> SkuSpec:
+    return SkuSpec(code, "desc", "1x GPU", 8, 64, 100)
 
 
 async def test_log_filters_by_status_and_counts() -> None:
@@ -307,3 +307,10 @@ def test_rate_limit_settings_are_readable() -> None:
     fake.set_rate_limit(7, 0.5)
     assert before == (5, 2.0)
     assert (fake.rate_limit, fake.rate_window) == (7, 0.5)
+
+
+def test_a_misspelt_script_argument_is_refused() -> None:
+    """A job script argument that does not exist (``poll=`` for ``polls=``) raises TypeError."""
+    fake = FakeGPCN()
+    with pytest.raises(TypeError, match="poll"):
+        fake.script_next_jobs(poll=3)  # type: ignore[call-arg]

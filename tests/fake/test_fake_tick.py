@@ -102,7 +102,7 @@ def test_duration_job_finishes_at_its_due_time_and_not_before() -> None:
     """A 2 s create job is still running at 1.999 s and succeeds at the tick at 2 s, VM Running."""
     clock = Clock(100.0)
     state, wall = make_state(clock, State)
-    vm = state.add_vm(status="Provisioning")
+    vm = state.vms[state.vms.add(status="Provisioning")]
     job = state.new_job("create", vm.id, script=duration(2.0))
     clock.now = 101.999
     state.tick()
@@ -133,7 +133,7 @@ def test_jobs_due_in_the_same_tick_take_effect_in_creation_order() -> None:
     """A stop created before a shorter start, both due at one tick, is applied first: VM Running."""
     clock = Clock(0.0)
     state, _ = make_state(clock, State)
-    vm = state.add_vm(status="Running")
+    vm = state.vms[state.vms.add(status="Running")]
     stop = state.new_job("stop", vm.id, script=duration(2.0))
     start = state.new_job("start", vm.id, script=duration(1.0))
     clock.now = 5.0
@@ -146,7 +146,7 @@ def test_job_finished_early_is_not_finished_again_by_tick() -> None:
     """A delete job failed by hand keeps its end and VM past its due time; no entry is left."""
     clock = Clock(0.0)
     state, _ = make_state(clock, CountingState)
-    vm = state.add_vm()
+    vm = state.vms[state.vms.add()]
     job = state.new_job("delete", vm.id, script=duration(1.0))
     clock.now = 0.5
     state.finish(job, "failed", "disk stuck")
@@ -297,7 +297,7 @@ def replay(state: State, clock: Clock, seed: int) -> list[tuple[list[JobRow], li
     """
     rng = random.Random(seed)
     for index in range(6):
-        state.add_vm(id=f"vm-{index}", status="Running")
+        state.vms.add(id=f"vm-{index}", status="Running")
     seen = []
     for _ in range(400):
         operation = rng.choice(
