@@ -23,6 +23,7 @@ shows the start of the body, except for SSH keys, whose body is a secret.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, Final, TypeVar
@@ -113,6 +114,11 @@ def _decode(data: Any, cls: type[T], what: str, path: str = "data", *, secret: b
 # The converter.
 
 
+def _or_none(hook: Callable[[Any, Any], Any], leaf: type, value: Any, _: Any) -> Any:
+    """Structure hook for an optional leaf: None, or what the leaf's own hook makes of it."""
+    return None if value is None else hook(value, leaf)
+
+
 def _camel(name: str) -> str:
     head, *rest = name.split("_")
     return head + "".join(part.capitalize() for part in rest)
@@ -161,6 +167,9 @@ _converter: Final = cattrs.Converter(detailed_validation=True)
 for _primitive in (str, int, bool):
     _converter.register_structure_hook(_primitive, _shapes.exact)
 _converter.register_structure_hook(datetime, _shapes.timestamp)
+for _leaf, _hook in ((str, _shapes.exact), (int, _shapes.exact), (datetime, _shapes.timestamp)):
+    # An optional leaf is None or the leaf, straight: cattrs would look its hook up each time.
+    _converter.register_structure_hook(_leaf | None, functools.partial(_or_none, _hook, _leaf))
 _converter.register_structure_hook_factory(_shapes.is_list, _shapes.strict_list_factory)
 configure_union_passthrough(int | str | None, _converter)
 

@@ -139,22 +139,28 @@ def job_state(job: Mapping[str, Any]) -> JobState:
     return JobState.RUNNING if stated else JobState.PENDING
 
 
-def _get(obj: Mapping[str, Any], dotted: str) -> Any:
+def _get(obj: dict[str, Any], dotted: str) -> Any:
     """The value at a dotted path, None when absent; a non-object on the way is a ShapeError."""
+    if "." not in dotted:
+        return obj.get(dotted)  # most keys are plain ones
     value: Any = obj
-    walked: list[str] = []
-    for key in dotted.split("."):
+    keys = dotted.split(".")
+    for depth, key in enumerate(keys):
         if value is None:
             return None
-        if not isinstance(value, Mapping):
-            raise ShapeError(f"expected {'.'.join(walked)} to be an object, got {kind(value)}")
+        if not isinstance(value, dict):  # JSON objects are dicts: no need for Mapping's ABC
+            raise ShapeError(
+                f"expected {'.'.join(keys[:depth])} to be an object, got {kind(value)}"
+            )
         value = value.get(key)
-        walked.append(key)
     return value
 
 
 def _put(obj: dict[str, Any], dotted: str, value: Any) -> None:
     """Set a dotted path in ``obj``, copying (never changing) the nested objects on the way."""
+    if "." not in dotted:
+        obj[dotted] = value
+        return
     *parents, last = dotted.split(".")
     for key in parents:
         child = obj.get(key)

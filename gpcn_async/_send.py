@@ -9,11 +9,15 @@ pipeline can be tested with an in-memory sender.
 
 from __future__ import annotations
 
+import logging
+import urllib.request
 from collections.abc import Awaitable, Callable, Mapping
 from types import SimpleNamespace
 from typing import Any, Final, NamedTuple
+from urllib.parse import urlsplit
 
 import aiohttp
+import yarl
 
 from gpcn_async import _redact, _resend
 from gpcn_async.errors import ClientStateError, ConfigurationError, TransportError
@@ -54,6 +58,8 @@ class SendError(Exception):
         self.kind = kind
         self.text = text
 
+
+logger = logging.getLogger("gpcn_async")
 
 Sender = Callable[[Request], Awaitable[Exchange]]
 """Sends one request: returns the ``Exchange``, or raises ``SendError`` when no answer came."""
@@ -129,6 +135,28 @@ async def _no_resend_middleware(
         raise _ConnectionDropped(exc) from exc
 
 
+def proxy_from_env(base_url: str) -> tuple[str | None, aiohttp.BasicAuth | None]:
+    """The proxy the environment names for ``base_url``: its URL, and the credentials it held.
+
+    ``HTTP_PROXY`` / ``HTTPS_PROXY`` by the URL's scheme, unless ``NO_PROXY`` excludes its host.
+    Read once, when the session is made: aiohttp's own ``trust_env`` reads the environment and
+    ``~/.netrc`` again on every request, in a thread, which tripled the cost of a request.
+    """
+    parts = urlsplit(base_url)
+    host = parts.hostname
+    if host is None or urllib.request.proxy_bypass(host):
+        return None, None
+    proxy = urllib.request.getproxies().get(parts.scheme)
+    if not proxy:
+        return None, None
+    url = yarl.URL(proxy)
+    if url.scheme != "http":
+        logger.warning("%s proxies are not supported; %s is not used", url.scheme, url.host)
+        return None, None
+    auth = aiohttp.BasicAuth(url.user, url.password or "") if url.user else None
+    return str(url.with_user(None)), auth
+
+
 class AiohttpSender:
     """Sends requests with one ``aiohttp.ClientSession``, its own or a borrowed one.
 
@@ -181,12 +209,15 @@ class AiohttpSender:
                 raise ClientStateError("the client is closed; make a new Client to send requests")
             trace = aiohttp.TraceConfig()
             trace.on_request_headers_sent.append(_on_headers_sent)
+            # HTTP(S)_PROXY and NO_PROXY, as httpx and requests honour them, read once here.
+            proxy, proxy_auth = proxy_from_env(self._base_url) if self._trust_env else (None, None)
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=self._max_connections),
                 timeout=self._timeout,
                 middlewares=(_no_resend_middleware,),
                 trace_configs=[trace],
-                trust_env=self._trust_env,  # HTTP(S)_PROXY and NO_PROXY, as httpx and requests
+                proxy=proxy,
+                proxy_auth=proxy_auth,
             )
         elif self._session.closed:
             raise ClientStateError("the aiohttp session passed as session= has been closed")

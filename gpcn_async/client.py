@@ -63,8 +63,9 @@ class Client:
             does this for idempotent requests), so a failing request may reach the server up
             to twice ``max_retries + 1`` times; never a POST, so never a create.
         trust_env: honour the ``HTTP_PROXY``, ``HTTPS_PROXY`` and ``NO_PROXY`` environment
-            variables (and ``~/.netrc``), as httpx and requests do; ``False`` ignores them. It
-            applies to the client's own session; a borrowed session keeps its own setting.
+            variables, as httpx and requests do (read once, when the session is made; proxy
+            credentials go in the proxy's URL); ``False`` ignores them. It applies to the
+            client's own session; a borrowed session keeps its own setting.
 
     Raises:
         ConfigurationError: no API key, a clear-text URL to a remote host, or a bad setting.
