@@ -22,6 +22,7 @@ LAYERS: dict[str, float] = {
     "_redact": 0.75,  # masking secrets, for _wire's errors and _convert's snippets
     "_wire": 1,
     "_convert": 1,
+    "_share": 1.25,  # pure: a shared key's share, from header values and times passed in
     "_limiter": 1.5,  # asyncio only, reads _wire's header values
     "_transport": 2,
     # L3 in its own order: the poller, then the Job that waits on it, then bulk's JobGroup.
@@ -35,7 +36,17 @@ LAYERS: dict[str, float] = {
     "cli.": 8,  # the public API only (see test_the_cli_uses_only_the_public_api)
     "__main__": 9,
 }
-PURE = {"_clock", "_redact", "_wire", "_convert", "_validate", "errors", "policies", "_version"}
+PURE = {
+    "_clock",
+    "_redact",
+    "_wire",
+    "_convert",
+    "_share",
+    "_validate",
+    "errors",
+    "policies",
+    "_version",
+}
 IO_MODULES = {"asyncio", "aiohttp", "socket", "ssl", "http.client", "urllib.request"}
 # testing/ checks the wire on its own: none of the SDK's wire code or models.
 TESTING_MAY_IMPORT = {"gpcn_async", "gpcn_async.client", "gpcn_async.policies"}
