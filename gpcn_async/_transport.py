@@ -385,7 +385,7 @@ class Transport:
                 self._limiter.observe_date(headers.get("Date"))
                 rate = _wire.parse_rate_limit(headers)
                 if rate is not None:
-                    self._limiter.observe(rate, ticket=ticket)
+                    self._limiter.observe(rate, ticket=ticket, counted=status != 429)
             finally:
                 self._limiter.release()
         if logger.isEnabledFor(logging.DEBUG):
