@@ -77,6 +77,8 @@ class _Call:
     background: bool
     safe: bool
     attempt: int = 0
+    rate_limited: int = 0  # attempts answered 429 with a wait: not faults, not in max_retries
+    rate_limit_waited: float = 0.0  # the seconds those 429s asked to wait, together
 
 
 class _RetryableFailure(Exception):  # noqa: N818 -- a control-flow signal, not an error
@@ -286,7 +288,10 @@ class Transport:
 
         A failure worth retrying is tried again after a backoff pause (exponential from
         ``base_delay``, full jitter, capped at ``max_delay``), ``max_retries + 1`` tries in all;
-        ``aclose()`` ends a pause at once.
+        ``aclose()`` ends a pause at once. A 429 that names its wait is not a fault: the shared
+        limiter holds the request for that wait and it goes again, without using up
+        ``max_retries``, until the call's 429 waits together exceed ``max_rate_limit_wait``
+        (a 429 asking for no wait at all is retried as a fault is).
 
         Args:
             method: the HTTP method.
@@ -319,19 +324,30 @@ class Transport:
                 return await self._attempt(call)
             except _RetryableFailure as failure:
                 error = failure.error
-            if call.attempt >= self._max_tries:
+            if isinstance(error, RateLimitError) and error.retry_after:
+                # Waiting out a 429 is not a fault (others may share the key): its wait, which
+                # paused the shared limiter already, counts against max_rate_limit_wait instead.
+                call.rate_limited += 1
+                call.rate_limit_waited += error.retry_after
+                if call.rate_limit_waited > self._max_rate_limit_wait:
+                    raise error from error.__cause__
+                wait = 0.0
+                waited, most = call.rate_limit_waited, self._max_rate_limit_wait
+                spent = f"429 waits {waited:g} s, at most {most:g}"
+            elif call.attempt - call.rate_limited >= self._max_tries:
                 raise error from error.__cause__
-            # A 429 that named its wait has paused the shared limiter for that long already.
-            named_wait = isinstance(error, RateLimitError) and error.retry_after is not None
-            wait = 0.0 if named_wait else backoff.full_jitter(next(delays))
+            else:
+                # A 429 asking for no wait at all is retried as a fault is: bounded by count.
+                named_wait = isinstance(error, RateLimitError) and error.retry_after is not None
+                wait = 0.0 if named_wait else backoff.full_jitter(next(delays))
+                spent = f"attempt {call.attempt - call.rate_limited} of {self._max_tries}"
             logger.info(
-                "retrying %s %s in %.3f s after: %s (attempt %d of %d)",
+                "retrying %s %s in %.3f s after: %s (%s)",
                 call.method,
                 call.path,
                 wait,
                 error,
-                call.attempt,
-                self._max_tries,
+                spent,
             )
             await self._pause_before_retry(call, wait, error)
 
