@@ -15,7 +15,8 @@ theirs).
 
 From those counts over the recent past (about one window):
 
-- **Sharing** is on once others were seen spending; a client alone keeps the plain pacing.
+- **Sharing** is on once others were seen spending, for a few windows (``MEMORY``); a client
+  alone keeps the plain pacing.
 - **Share**: our part of the recent spending, ``p = own / (own + others)``, nudged towards
   equal: ``s = p**g / (p**g + (1 - p)**g)`` with ``g < 1`` moves every share towards one half
   of what it was from its own side, so a client that leads gives way and one that lags gains,
@@ -27,9 +28,11 @@ From those counts over the recent past (about one window):
   it is less than one request we wait for the reset.
 - **Caution** (``uncertain``): a window whose first answer shows that somebody spent part of it
   before us, and our first window of all, are probed one request at a time until a second
-  answer tells whether others spend it too. In our first window such spending counts for
-  nothing else (it may be long over: a script run twice within a window); in later windows
-  it counts as the others', since it happened while we were running.
+  answer tells whether others spend it too. In later windows such spending counts as the
+  others', since it happened while we were running. In our first window it may be long over
+  (a script run twice within a window) or go on: that window is taken as shared (requests
+  spread over the time left, so that others still find budget when they come back from a
+  429's wait), but the spending does not lower our share.
 """
 
 from __future__ import annotations
@@ -43,8 +46,13 @@ __all__ = ["SAME_WINDOW", "ShareEstimator"]
 SAME_WINDOW: Final = 0.001
 """Answers whose ``X-RateLimit-Reset`` differs by less than this belong to the same window."""
 
-NUDGE: Final = 0.6
+NUDGE: Final = 0.35
 """The exponent ``g`` pulling shares towards equal: 1 keeps them as measured, 0 makes all 1/2."""
+
+MEMORY: Final = 3
+"""Sharing lasts this many windows after others were last seen spending. Others held back by
+429s for a window are still there: a client that went back to bursting at once would keep
+them out."""
 
 MIN_SHARE: Final = 0.1
 """The least share a client keeps while sharing: enough for a newcomer to be seen and grow."""
@@ -70,9 +78,11 @@ class _Sample(NamedTuple):
 class _Window:
     """What our answers in one rate-limit window showed."""
 
-    __slots__ = ("before", "between", "high", "low", "own", "probing", "reset")
+    __slots__ = ("before", "between", "high", "low", "own", "probing", "reset", "shared")
 
-    def __init__(self, reset: float, remaining: int, *, before: int, probing: bool) -> None:
+    def __init__(
+        self, reset: float, remaining: int, *, before: int, probing: bool, shared: bool = False
+    ) -> None:
         self.reset = reset  # its X-RateLimit-Reset (server clock): the window's name
         self.high = remaining  # the highest Remaining our counted answers showed
         self.low = remaining  # the lowest: the newest place in the window we know of
@@ -80,6 +90,7 @@ class _Window:
         self.before = before  # others' requests counted before our first one (as far as sure)
         self.between = 0  # others' requests seen between high and low
         self.probing = probing  # one request at a time until a second answer in it
+        self.shared = shared  # taken as shared whatever the others are seen doing
 
     @property
     def others(self) -> int:
@@ -105,6 +116,7 @@ class ShareEstimator:
         self._others_done = 0  # the others' requests seen in those windows
         self._samples: deque[_Sample] = deque()
         self._last_answer = 0.0
+        self._others_seen: float | None = None  # when the others' count last grew
         self._cut = 1.0
 
     def answered(
@@ -136,7 +148,9 @@ class ShareEstimator:
                 # Our first window: that spending may be long over (a script run twice in a
                 # window), so it only makes us probe; so does none, if we sent nothing else
                 # yet: others may be starting too.
-                self._current = _Window(reset, remaining, before=0, probing=in_flight == 0)
+                self._current = _Window(
+                    reset, remaining, before=0, probing=in_flight == 0, shared=before > 0
+                )
             else:
                 # Later windows: we were there, so it was spent while we were.
                 self._own_done += window.own
@@ -171,6 +185,8 @@ class ShareEstimator:
         own = self._own_done + (current.own if current else 0)
         others = self._others_done + (current.others if current else 0)
         samples = self._samples
+        if samples and others > samples[-1].others:
+            self._others_seen = now
         samples.append(_Sample(now, own, others))
         # Keep one sample at or before the start of the recent past, as the base of the rates.
         while len(samples) > 1 and samples[1].time <= now - self.window:
@@ -185,8 +201,14 @@ class ShareEstimator:
         return last.own - base.own, last.others - base.others, max(0.0, now - base.time)
 
     def sharing(self, now: float) -> bool:
-        """Whether others were seen spending the key's budget recently."""
-        return self._recent(now)[1] > 0
+        """Whether others were seen spending the key's budget in the last ``MEMORY`` windows.
+
+        Also in our first window when its first answer showed that others had spent some.
+        """
+        seen = self._others_seen
+        if seen is not None and now - seen <= MEMORY * self.window:
+            return True
+        return self._current is not None and self._current.shared
 
     def others_rate(self, now: float) -> float:
         """The others' recent spending, in requests per second (0 when not seen)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gpcn_async._share import CUT, MIN_SHARE, ShareEstimator
+from gpcn_async._share import CUT, MEMORY, MIN_SHARE, ShareEstimator
 
 LIMIT = 40
 RESET = 1_000_002.0  # the window's X-RateLimit-Reset (server clock), 2 s after T0
@@ -92,12 +92,15 @@ def test_spending_before_our_first_answer_in_a_later_window_is_the_others() -> N
     assert not burst.sharing(T0 + 2.0)
 
 
-def test_spending_before_our_very_first_answer_is_not_taken_for_sharing() -> None:
-    """Our first window's earlier spending may be long over: only a fall after it counts."""
+def test_a_first_window_others_had_spent_is_shared_but_leaves_us_the_whole_share() -> None:
+    """Our first window, partly spent before we came: spread over time, share 1; not the next."""
     estimator = ShareEstimator(window=60.0)
     answer(estimator, 10, 0.0)  # 29 spent before we came, by whoever
     answer(estimator, 9, 0.5)
-    assert not estimator.sharing(T0 + 0.5)
+    shared, share = estimator.sharing(T0 + 0.5), estimator.share(T0 + 0.5)
+    answer(estimator, 39, 2.1, reset=RESET + 2.0)
+    assert (shared, share) == (True, 1.0)
+    assert not estimator.sharing(T0 + 2.1)
 
 
 def test_the_share_is_nudged_towards_equal() -> None:
@@ -168,17 +171,19 @@ def test_a_share_of_less_than_one_request_waits_for_the_reset() -> None:
     assert estimator.delay(now=now, left=2, time_left=1.5, last_sent=now - 1) == 1.5
 
 
-def test_spending_seen_longer_ago_than_a_window_is_forgotten() -> None:
-    """Others seen in an earlier window no longer count once a window has passed without any."""
+def test_others_seen_a_window_ago_leave_us_the_whole_share_while_sharing_lasts() -> None:
+    """A window without others gives back share 1; sharing itself ends MEMORY windows later."""
     estimator = ShareEstimator(window=60.0)
     answer(estimator, 39, 0.0)
-    answer(estimator, 29, 0.5)
-    later = RESET + 2.0
-    answer(estimator, 39, 2.1, reset=later)  # the next window: only ours
-    answer(estimator, 38, 2.2, reset=later)
-    assert estimator.sharing(T0 + 2.2)
-    answer(estimator, 37, 2.6, reset=later)  # a whole window (2 s) after the others were seen
-    assert not estimator.sharing(T0 + 2.6)
+    answer(estimator, 29, 0.5)  # others seen at T0 + 0.5; the window is 2 s
+    for start in (2.0, 4.0, 6.0, 8.0):  # then only ours, window after window
+        reset = RESET + start
+        answer(estimator, 39, start + 0.1, reset=reset)
+        answer(estimator, 38, start + 0.2, reset=reset)
+    now = T0 + 6.2
+    assert estimator.share(now) == 1.0
+    assert estimator.sharing(now)
+    assert not estimator.sharing(T0 + 0.5 + MEMORY * 2.0 + 0.1)
 
 
 def test_the_window_length_is_learnt_from_the_answers() -> None:
