@@ -18,11 +18,12 @@ From those counts over the recent past (about one window):
 - **Sharing** is on once others were seen spending, for a few windows (``MEMORY``); a client
   alone keeps the plain pacing.
 - **Share**: our part of the recent spending, ``p = own / (own + others)``, nudged towards
-  equal: ``s = p**g / (p**g + (1 - p)**g)`` with ``g < 1`` moves every share towards one half
-  of what it was from its own side, so a client that leads gives way and one that lags gains,
-  window after window, without knowing how many clients there are. Never below ``MIN_SHARE``,
-  so a client that was idle, or just started, gets going. A 429 cuts the share at once
-  (``CUT``); each counted answer gives a little back (``RECOVERY``).
+  equal: ``s = p**g / (p**g + (1 - p)**g)``. With ``g < 1`` this pulls every share towards
+  one half (``g = 1`` would keep it as measured), so a client that leads gives way and one
+  that lags gains, window after window, until the shares are equal, without anyone knowing
+  how many clients there are. Never below ``MIN_SHARE``, so a client that was idle, or just
+  started, gets going. A 429 cuts the share at once (``CUT``); each counted answer gives a
+  little back (``RECOVERY``).
 - **Pacing** (``delay``): the others' recent rate predicts what they spent since our last
   answer; our share of what is then left is spread over the time left to the reset, and when
   it is less than one request we wait for the reset.
