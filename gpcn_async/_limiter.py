@@ -8,7 +8,16 @@ hanging for the 14 minutes some windows ask for.
 
 Answers overtake each other, so each request gets a ticket in the order it was let through, and
 an answer is applied only if no answer to a later ticket has been applied already: what a newer
-request learnt is never overwritten by an older one's answer.
+request learnt is never overwritten by an older one's answer. Within a window an applied answer
+can only lower the budget: the lowest ``Remaining`` is the newest place in the window.
+
+The budget belongs to the API key, and other processes may spend it too. ``_share`` reads every
+counted answer (whatever order they arrive in) and notices spending that is not ours; while it
+sees some, requests keep to this client's share of what is left, spread over the time left to
+the reset, and the first request of each window goes alone until its answer shows what the
+others left. A client alone paces as before, except that after its very first answer one more
+request goes alone (others may be starting at the same moment). A share never fails a call:
+when keeping to it would mean waiting longer than ``max_wait``, the request goes as if alone.
 """
 
 from __future__ import annotations
@@ -21,6 +30,7 @@ from collections.abc import Callable
 from typing import Final
 
 from gpcn_async._clock import ServerClock
+from gpcn_async._share import SAME_WINDOW, ShareEstimator
 from gpcn_async._wire import RateLimitHeaders
 from gpcn_async.errors import RateLimitError
 
@@ -28,8 +38,6 @@ logger = logging.getLogger("gpcn_async")
 
 ASSUMED_LIMIT: Final = 100
 ASSUMED_WINDOW: Final = 60.0
-# Answers whose reset differs by less than this belong to the same window.
-_SAME_WINDOW: Final = 0.001
 
 
 class RateLimiter:
@@ -59,11 +67,19 @@ class RateLimiter:
         self._users_waiting = 0
         self._users_done = asyncio.Event()
         self._users_done.set()
-        self._answered = asyncio.Event()  # set by the first answer's headers
+        # Set by each answer applied, each release and close(); cleared by the one request
+        # (the head of the queue) that waits for an answer of those in flight.
+        self._news = asyncio.Event()
         self._closed = asyncio.Event()  # set by close(): every wait ends at once
         self.last: RateLimitHeaders | None = None
         # X-RateLimit-Reset is on the server's clock; this turns it into ours.
         self.server_clock = ServerClock()
+        self.share_key = True
+        """False: pace as if the key's whole budget were this client's (the pacing before
+        sharing was noticed; benchmarks compare the two)."""
+        self._share = ShareEstimator(window=assumed_window)
+        self._last_sent = 0.0  # when the last request was let through
+        self._rolled = False  # the window ended on our clock, and no answer from the next yet
 
     def try_acquire(self, *, background: bool = False) -> int | None:
         """Count one more request as sent if it may go at once: its ticket; None if it must wait.
@@ -72,18 +88,16 @@ class RateLimiter:
         wait. Nobody may be queued (the queue keeps its order) and, for a background request,
         no user request may be waiting.
         """
-        if (
-            self._queued
-            or (background and self._users_waiting)
-            or self._wait_time(self._clock()) > 0
-        ):
+        now = self._clock()
+        if self._queued or (background and self._users_waiting) or self._wait_time(now) > 0:
             return None
-        return self._let_through()
+        return self._let_through(now)
 
-    def _let_through(self) -> int:
+    def _let_through(self, now: float) -> int:
         self._remaining -= 1
         self._in_flight += 1
         self._tickets += 1
+        self._last_sent = now
         return self._tickets
 
     async def acquire(self, *, background: bool = False) -> int:
@@ -114,7 +128,7 @@ class RateLimiter:
         try:
             async with self._lock:
                 await self._wait_for_budget()
-                return self._let_through()
+                return self._let_through(self._clock())
         finally:
             if not background:
                 self._users_waiting -= 1
@@ -129,21 +143,23 @@ class RateLimiter:
         ``max_wait`` before failing.
         """
         self._closed.set()
-        self._answered.set()  # also ends a wait for the first answer, which may never come
+        self._news.set()  # also ends a wait for an answer, which may never come
 
     async def _wait_for_budget(self) -> None:
         while True:
             if self._closed.is_set():
                 return
-            wait = self._wait_time(self._clock())
+            now = self._clock()
+            wait = self._wait_time(now)
             if wait <= 0:
                 return
-            if self.last is None and self._in_flight and not self._paused_until:
-                # The assumed budget is spent before any answer came: the answers of the
-                # requests in flight will tell the real budget, so wait for them, not a window.
+            if self._answer_will_tell(now):
+                # The answers of the requests in flight will tell the real budget, so wait
+                # for one of them, not for a window.
+                self._news.clear()
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(min(wait, self._max_wait)):
-                        await self._answered.wait()
+                        await self._news.wait()
                 continue
             if wait > self._max_wait:
                 raise RateLimitError(
@@ -156,6 +172,21 @@ class RateLimiter:
                 async with asyncio.timeout(wait):
                     await self._closed.wait()
 
+    def _answer_will_tell(self, now: float) -> bool:
+        """Whether the next request should wait for an answer of those in flight, not a time."""
+        if not self._in_flight or self._paused_until > now:
+            return False
+        if self.last is None:
+            # The assumed budget is spent before any answer came (and no 429 paused us).
+            return not self._paused_until
+        return self._cautious(now)
+
+    def _cautious(self, now: float) -> bool:
+        """Whether what others left of this window is unknown: one request at a time then."""
+        if not self.share_key:
+            return False
+        return (self._rolled and self._share.sharing(now)) or self._share.uncertain()
+
     def _wait_time(self, now: float) -> float:
         if self._paused_until > now:
             return self._paused_until - now
@@ -166,13 +197,28 @@ class RateLimiter:
             # The window has reset: the whole limit is ours until an answer says otherwise.
             self._remaining = self._limit
             self._window_end = now + self._window
-        if self._remaining > 0:
+            self._rolled = True
+        if self._remaining <= 0:
+            return self._window_end - now
+        if self.last is None or not self.share_key:
             return 0.0
-        return self._window_end - now
+        if self._in_flight and self._cautious(now):
+            return self._window_end - now  # until an answer tells: see _answer_will_tell
+        if self._rolled:
+            return 0.0  # the first request of a window: its answer tells what is left
+        wait = self._share.delay(
+            now=now,
+            left=self._remaining,
+            time_left=self._window_end - now,
+            last_sent=self._last_sent,
+        )
+        # Only a spent budget may fail a call (RateLimitError), never keeping to a share.
+        return wait if wait <= self._max_wait else 0.0
 
     def release(self) -> None:
         """Mark one request as answered (or failed); call once per ``acquire``."""
         self._in_flight -= 1
+        self._news.set()  # a request waiting for an answer of those in flight looks again
 
     def observe_date(self, date: str | None) -> None:
         """Take an answer's ``Date`` header, to follow the server's clock (any answer)."""
@@ -191,28 +237,43 @@ class RateLimiter:
         self._applied = ticket
         return True
 
-    def observe(self, headers: RateLimitHeaders, *, ticket: int | None = None) -> None:
+    def observe(
+        self, headers: RateLimitHeaders, *, ticket: int | None = None, counted: bool = True
+    ) -> None:
         """Update the budget from an answer's headers (call before ``release``).
 
         Call ``observe_date`` with the same answer's ``Date`` first: the reset is converted
         from the server's clock to ours with it. ``ticket`` is the request's, from
-        ``acquire``: an answer older than one already applied is ignored.
+        ``acquire``: an answer older than one already applied changes no budget (its place in
+        the window still tells about others' spending). ``counted`` is False for a 429, which
+        the server did not count.
         """
+        if counted:
+            now = self._clock()
+            self._share.answered(
+                limit=headers.limit,
+                remaining=headers.remaining,
+                reset=headers.reset,
+                time_left=self.server_clock.to_local(headers.reset) - now,
+                now=now,
+                in_flight=self._in_flight - 1,
+            )
         if not self._is_news(ticket):
             return
         # Requests still in flight may not be counted in this answer's Remaining yet.
         budget = headers.remaining - max(0, self._in_flight - 1)
-        if self._server_reset is None or headers.reset > self._server_reset + _SAME_WINDOW:
+        if self._server_reset is None or headers.reset > self._server_reset + SAME_WINDOW:
             self._server_reset = headers.reset
             self._remaining = budget
-        elif headers.reset >= self._server_reset - _SAME_WINDOW:
+            self._rolled = False
+        elif headers.reset >= self._server_reset - SAME_WINDOW:
             self._remaining = min(self._remaining, budget)
         else:
             return  # a late answer from a window that has already ended
         self._limit = headers.limit
         self._window_end = self.server_clock.to_local(headers.reset)
         self.last = headers
-        self._answered.set()
+        self._news.set()
 
     def pause(self, seconds: float, *, ticket: int | None = None) -> None:
         """Hold every request for ``seconds`` (a 429's wait), unless already paused longer.
@@ -227,6 +288,7 @@ class RateLimiter:
         """
         if not self._is_news(ticket):
             return
+        self._share.rejected()
         now = self._clock()
         until = now + seconds
         if until > self._paused_until:

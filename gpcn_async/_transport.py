@@ -87,6 +87,8 @@ class _Call:
     background: bool
     safe: bool
     attempt: int = 0
+    rate_limited: int = 0  # attempts answered 429 with a wait: not faults, not in max_retries
+    rate_limit_waited: float = 0.0  # the seconds those 429s asked to wait, together
 
     @property
     def what(self) -> str:
@@ -216,7 +218,10 @@ class Transport:
 
         A failure worth retrying is tried again after a backoff pause (exponential from
         ``base_delay``, full jitter, capped at ``max_delay``), ``max_retries + 1`` tries in all;
-        ``aclose()`` ends a pause at once.
+        ``aclose()`` ends a pause at once. A 429 that names a wait is not a fault: the shared
+        limiter holds the request for that wait and it goes again, without using up
+        ``max_retries``, until the call's 429 waits together exceed ``max_rate_limit_wait``
+        (a 429 asking for no wait at all is retried as a fault is).
 
         Args:
             method: the HTTP method.
@@ -245,22 +250,27 @@ class Transport:
                 return await self._attempt(call)
             except _RetryableFailure as failure:
                 error = failure.error
-            if call.attempt >= self._max_tries:
+            if isinstance(error, RateLimitError) and error.retry_after:
+                # Waiting out a 429 is not a fault (others may share the key): its wait, which
+                # paused the shared limiter already, counts against max_rate_limit_wait instead.
+                call.rate_limited += 1
+                call.rate_limit_waited += error.retry_after
+                if call.rate_limit_waited > self._max_rate_limit_wait:
+                    raise error from error.__cause__
+                wait = 0.0
+                waited, most = call.rate_limit_waited, self._max_rate_limit_wait
+                spent = f"429 waits {waited:g} s, at most {most:g}"
+            elif call.attempt - call.rate_limited >= self._max_tries:
                 raise error from error.__cause__
-            # A 429 that named its wait has paused the shared limiter for that long already.
-            named_wait = isinstance(error, RateLimitError) and error.retry_after is not None
-            if delays is None:
-                delays = backoff.expo(factor=self._base_delay, max_value=self._max_delay)
-                next(delays)  # expo yields once before its first delay, as backoff primes it
-            wait = 0.0 if named_wait else backoff.full_jitter(next(delays))
-            logger.info(
-                "retrying %s in %.3f s after: %s (attempt %d of %d)",
-                call.what,
-                wait,
-                error,
-                call.attempt,
-                self._max_tries,
-            )
+            else:
+                # A 429 asking for no wait at all is retried as a fault is: bounded by count.
+                named_wait = isinstance(error, RateLimitError) and error.retry_after is not None
+                if delays is None:
+                    delays = backoff.expo(factor=self._base_delay, max_value=self._max_delay)
+                    next(delays)  # expo yields once before its first delay, as backoff primes it
+                wait = 0.0 if named_wait else backoff.full_jitter(next(delays))
+                spent = f"attempt {call.attempt - call.rate_limited} of {self._max_tries}"
+            logger.info("retrying %s in %.3f s after: %s (%s)", call.what, wait, error, spent)
             await self._pause_before_retry(call, wait, error)
 
     async def _pause_before_retry(self, call: _Call, seconds: float, error: GPCNError) -> None:
@@ -314,7 +324,8 @@ class Transport:
         self._limiter.observe_date(exchange.headers.get("Date"))
         rate = _wire.parse_rate_limit(exchange.headers)
         if rate is not None:
-            self._limiter.observe(rate, ticket=ticket)
+            # A 429 was not counted by the server: it says nothing of others' spending.
+            self._limiter.observe(rate, ticket=ticket, counted=exchange.status != 429)
 
     def _answer(self, call: _Call, exchange: Exchange, started: float, ticket: int) -> Response:
         """A 2xx decoded, or the typed error of any other status (retryable or not)."""

@@ -48,14 +48,21 @@ class RetryPolicy:
     Retries wait exponentially from ``base_delay`` (doubling, full jitter), capped at
     ``max_delay``. A failure that persists is tried ``max_retries + 1`` times in all. A 429 whose
     wait (``Retry-After``) is longer than ``max_rate_limit_wait`` raises ``RateLimitError`` at
-    once instead of sleeping. All durations are in seconds.
+    once instead of sleeping.
+
+    A 429 is not a fault: other processes may share the key, and the budget refills. Waiting
+    one out does not use up ``max_retries``; instead a call gives up with ``RateLimitError``
+    once its 429 waits together exceed ``max_rate_limit_wait``. (A 429 that asks for no wait at
+    all counts as a retry, so that a server answering so forever is not asked forever.) All
+    durations are in seconds.
 
     Attributes:
         max_retries: how many times a failed request is tried again (default 3).
         base_delay: the first wait before a retry (default 0.5).
         max_delay: the longest wait before a retry (default 30.0).
         max_rate_limit_wait: the longest 429 pause the client sleeps out (default 120.0);
-            a longer one raises ``RateLimitError`` with ``.retry_after`` at once.
+            a longer one raises ``RateLimitError`` with ``.retry_after`` at once, and so does
+            a call whose 429 pauses together would exceed it.
     """
 
     max_retries: int = attrs.field(default=3, validator=_count)

@@ -26,6 +26,7 @@ LAYERS: dict[str, float] = {
     "_dialects": 1,
     "_shapes": 1.05,
     "_convert": 1.1,
+    "_share": 1.25,  # pure: a shared key's share, from header values and times passed in
     "_limiter": 1.5,  # asyncio only, reads _wire's header values
     "_send": 1.75,  # the one I/O seam: one aiohttp exchange
     "_transport": 2,
@@ -54,6 +55,7 @@ PURE = {
     "_shapes",
     "_wire",
     "_convert",
+    "_share",
     "_validate",
     "errors",
     "policies",

@@ -268,6 +268,37 @@ async def test_over_long_retry_after_fails_fast_for_every_request(
     assert len(fake.requests) == 1
 
 
+async def test_429s_do_not_use_up_the_retries_meant_for_faults(fake: FakeGPCN) -> None:
+    """A read answered 429 more times than max_retries still succeeds: waiting is not a fault."""
+    retry = RetryPolicy(max_retries=1, base_delay=0.001, max_delay=0.002, max_rate_limit_wait=5.0)
+    fake.inject(*GET_VMS, status=429, headers={"Retry-After": "0.01"}, times=4)
+    async with fake.client(retry=retry) as gpcn:
+        assert await gpcn.request(*GET_VMS) == []
+    assert fake.count(*GET_VMS) == 5
+
+
+async def test_a_call_gives_up_once_its_429_waits_together_exceed_the_limit(
+    fake: FakeGPCN,
+) -> None:
+    """Each 429's wait is allowed, but once they add up past max_rate_limit_wait: RateLimitError."""
+    retry = RetryPolicy(max_retries=10, base_delay=0.001, max_delay=0.002, max_rate_limit_wait=0.1)
+    fake.inject(*GET_VMS, status=429, headers={"Retry-After": "0.04"}, times=None)
+    async with fake.client(retry=retry) as gpcn:
+        with pytest.raises(RateLimitError):
+            await gpcn.request(*GET_VMS)
+    assert fake.count(*GET_VMS) == 3  # 0.04 + 0.04 + 0.04 > 0.1
+
+
+async def test_a_429_asking_for_no_wait_is_retried_as_a_fault(fake: FakeGPCN) -> None:
+    """A 429 with Retry-After 0 has nothing to wait out: it is tried max_retries + 1 times."""
+    retry = RetryPolicy(max_retries=2, base_delay=0.001, max_delay=0.002, max_rate_limit_wait=5.0)
+    fake.inject(*GET_VMS, status=429, headers={"Retry-After": "0"}, times=None)
+    async with fake.client(retry=retry) as gpcn:
+        with pytest.raises(RateLimitError):
+            await gpcn.request(*GET_VMS)
+    assert fake.count(*GET_VMS) == 3
+
+
 @one_dialect
 async def test_pacing_from_headers_meets_no_429(dialect: str) -> None:
     """Against an enforced small window, the client paces itself and never meets a 429."""
