@@ -182,13 +182,15 @@ class Fleet:
             # The states to remember are the server's, read back in one listing.
             found = await find_members(self._gpcn, self._name)
             status = {vm.id: vm.status for vms in found.values() for vm in vms}
-            await self._journal.put(
-                [
-                    member.moved(member.state, vm_status=status[member.vm_id])
-                    for member in members
-                    if member.vm_id in status and status[member.vm_id] != member.vm_status
-                ]
-            )
+            changed = [
+                member.moved(member.state, vm_status=status[member.vm_id])
+                for member in members
+                if member.vm_id in status and status[member.vm_id] != member.vm_status
+            ]
+            if changed:  # recorded for the members no other process is working on
+                granted = await self._journal.claim([member.name for member in changed])
+                await self._journal.put([member for member in changed if member.name in granted])
+                await self._journal.unclaim(list(granted))
             return result
 
     async def members(self) -> list[Member]:

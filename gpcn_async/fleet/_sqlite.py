@@ -104,6 +104,11 @@ class SqliteJournal(Journal):
         """The file's path."""
         return self._path
 
+    @property
+    def claim_ttl(self) -> float:
+        """0: claims end with the session only (no other process can hold the file meanwhile)."""
+        return 0.0
+
     # -- holding ---------------------------------------------------------------------------
 
     async def hold(self) -> None:
@@ -229,6 +234,24 @@ class SqliteJournal(Journal):
             )
         except (ValueError, TypeError) as exc:
             raise journal_error(self.location, f"member {name!r} is damaged: {exc}") from None
+
+    async def claim(
+        self, names: Sequence[str], *, limit: int | None = None
+    ) -> dict[str, Member | None]:
+        """Claim members: all of them, since holding the file shuts every other process out.
+
+        Raises:
+            ConfigurationError: the journal is not held.
+        """
+        connection, executor = self._connection, self._executor
+        if connection is None or executor is None:
+            raise journal_error(self.location, "is not held: call hold() before claiming")
+        chosen = list(dict.fromkeys(names))[:limit]
+        records = {m.name: m for m in await _in(executor, self._read, connection)}
+        return {name: records.get(name) for name in chosen}
+
+    async def unclaim(self, names: Sequence[str]) -> None:
+        """Nothing to do: claims are not recorded in the file (the lock covers every member)."""
 
     async def put(self, members: Sequence[Member]) -> None:
         """Record these members in one transaction, fsynced before this returns."""
