@@ -9,12 +9,18 @@ cooperate through claims on members.
 from __future__ import annotations
 
 import abc
+import json
 from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
 
 from gpcn_async import ConfigurationError
-from gpcn_async.fleet._members import Member
+from gpcn_async.fleet._members import Member, MemberState
 
-__all__ = ["Journal", "journal_error"]
+__all__ = ["COLUMNS", "Journal", "journal_error", "member_from_row", "order_json"]
+
+COLUMNS = "name, number, state, vm_id, vm_status, resume_token, params, error, updated_at"
+"""A member's columns in every store, in the order ``member_from_row`` reads them."""
 
 
 class Journal(abc.ABC):
@@ -107,3 +113,33 @@ class Journal(abc.ABC):
 def journal_error(location: str, problem: str) -> ConfigurationError:
     """The error of a journal that cannot be used, naming it and the problem."""
     return ConfigurationError(f"fleet journal {location}: {problem}")
+
+
+def order_json(member: Member) -> str:
+    """The member's order as stored: JSON with sorted keys (values it cannot encode as text)."""
+    return json.dumps(dict(member.order), default=str, sort_keys=True)
+
+
+def member_from_row(location: str, row: Sequence[Any]) -> Member:
+    """A member from a store's row (``COLUMNS``); a row that cannot be read is an error.
+
+    Raises:
+        ConfigurationError: the row is damaged (an unknown state, an unreadable order or time).
+    """
+    name, number, state, vm_id, vm_status, token, params, error, updated = row
+    try:
+        order = json.loads(params)
+        when = updated if isinstance(updated, datetime) else datetime.fromisoformat(updated)
+        return Member(
+            name=name,
+            number=number,
+            state=MemberState(state),
+            vm_id=vm_id,
+            vm_status=vm_status,
+            resume_token=token,
+            order=order if isinstance(order, dict) else {},
+            error=error,
+            updated_at=when,
+        )
+    except (ValueError, TypeError) as exc:
+        raise journal_error(location, f"member {name!r} is damaged: {exc}") from None
