@@ -15,7 +15,8 @@ leaves no chance to clean up, as a dead laptop or an evicted pod). The moments:
 - ``delete-intent``: teardown recorded a delete, not sent yet;
 - ``delete-sent``: a bulk delete's answer came back, not yet read or recorded.
 
-``--started`` prints ``started`` on stdout once the client is open (for kills on a timer).
+``--started`` prints ``started`` on stdout once the client is open (for kills on a timer);
+``--go`` then waits for a line on stdin, so that several workers can start at the same moment.
 Without a kill the script runs to the end: exit status 0, or 1 with the error on stderr.
 
 JOURNAL may be a ``postgresql://`` URL, shared by several workers at once (``--claim-ttl``
@@ -111,6 +112,8 @@ async def run(args: argparse.Namespace) -> None:
     ):
         if args.started:
             print("started", flush=True)
+        if args.go:
+            await asyncio.to_thread(sys.stdin.readline)
         journal: str | Journal = args.journal
         if args.claim_ttl is not None:
             journal = PostgresJournal(args.journal, fleet=args.name, claim_ttl=args.claim_ttl)
@@ -141,6 +144,7 @@ def main() -> int:
     parser.add_argument("--ssh-key-id")
     parser.add_argument("--kill", metavar="MOMENT:N")
     parser.add_argument("--started", action="store_true")
+    parser.add_argument("--go", action="store_true")
     parser.add_argument("--report", action="store_true")
     parser.add_argument("--claim-ttl", type=float)
     parser.add_argument("--concurrency", type=int, default=8)

@@ -247,8 +247,10 @@ class Ensure:
             claimed = await self._journal.claim(todo, limit=room)
             for name, record in claimed.items():
                 self._mine.add(name)
-                self._unsent.add(name)
-                await self._launch(group, self._take(name, record))
+                plan = self._take(name, record)
+                if plan.order or plan.look or plan.resume:  # it may send an order
+                    self._unsent.add(name)
+                await self._launch(group, plan)
             if len(claimed) == len(todo[:room]):
                 waiting.progressed()
                 continue
