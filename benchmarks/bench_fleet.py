@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import secrets
 import sys
 import tempfile
 import time
@@ -30,7 +29,6 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 from _common import Column, Row, parser, print_table, write_json
 
 from gpcn_async.testing import FakeGPCN
@@ -136,20 +134,9 @@ async def measure(case: str, args: Any, kills: int, rng: random.Random) -> Row:
         }
 
 
-async def new_database(postgres: Cluster) -> str:
-    """The URL of a new, empty database of the cluster."""
-    name = f"bench_{secrets.token_hex(6)}"
-    connection = await asyncpg.connect(postgres.url(), timeout=10)
-    try:
-        await connection.execute(f"CREATE DATABASE {name}")
-    finally:
-        await connection.close()
-    return postgres.url(name)
-
-
 async def measure_shared(processes: int, args: Any, postgres: Cluster) -> Row:
     """``processes`` runs of ``gpcn fleet ensure`` at once on one PostgreSQL journal."""
-    journal = await new_database(postgres)
+    journal = await postgres.new_database()
     async with FakeGPCN(
         job_duration=args.job_seconds, rate_limit=args.rate_limit, rate_window=args.rate_window
     ) as fake:

@@ -6,7 +6,6 @@ of its own for each test.
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
@@ -66,12 +65,4 @@ def postgres() -> Iterator[Cluster]:
 @pytest.fixture
 async def postgres_url(postgres: Cluster) -> str:
     """The URL (password included) of a new, empty database of the session's cluster."""
-    import asyncpg  # noqa: PLC0415 -- the postgres extra, needed by these tests only
-
-    name = f"test_{secrets.token_hex(6)}"
-    connection = await asyncpg.connect(postgres.url(), timeout=10)
-    try:
-        await connection.execute(f"CREATE DATABASE {name}")
-    finally:
-        await connection.close()
-    return postgres.url(name)
+    return await postgres.new_database()

@@ -71,6 +71,18 @@ class Cluster:
         """The URL of one of its databases, password included."""
         return f"postgresql://postgres:{self.password}@127.0.0.1:{self.port}/{database}"
 
+    async def new_database(self) -> str:
+        """Make a new, empty database; its URL."""
+        import asyncpg  # noqa: PLC0415 -- the postgres extra, needed only with a cluster
+
+        name = f"db_{secrets.token_hex(6)}"
+        connection = await asyncpg.connect(self.url(), timeout=10)
+        try:
+            await connection.execute(f"CREATE DATABASE {name}")
+        finally:
+            await connection.close()
+        return self.url(name)
+
 
 def _free_port() -> int:
     with socket.socket() as probe:
