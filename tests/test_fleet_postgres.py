@@ -18,6 +18,7 @@ import pytest
 from gpcn_async import ConfigurationError, InvalidRequestError
 from gpcn_async.fleet import Fleet, Member, MemberState, PostgresJournal, journal_for
 from gpcn_async.testing import FakeGPCN
+from tests.support import eventually
 
 NAMES = [f"f-{number:03d}" for number in range(6)]
 
@@ -268,3 +269,22 @@ async def test_a_fleet_with_a_postgresql_url_ensures_and_tears_down(postgres_url
         assert await connection.fetchval("SELECT count(*) FROM gpcn_fleet_claims") == 0
     finally:
         await connection.close()
+
+
+async def test_a_cancelled_ensure_lets_go_of_its_claims_for_the_next(postgres_url: str) -> None:
+    """Cancelled (Ctrl-C) with orders in flight, a rerun takes up at once: each member once."""
+    async with FakeGPCN(job_duration=0.02) as fake, fake.client() as gpcn:
+        fake.inject("POST", "/resource/gpu", delay=0.2, times=None)
+        fleet = Fleet(gpcn, "f", journal=postgres_url)
+        task = asyncio.create_task(fleet.ensure(3, code="nvidia-a100", gpu_count=1))
+        await eventually(lambda: fake.count("POST", "/resource/gpu") == 3)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        fake.clear_faults()
+        assert {m.state for m in await fleet.members()} == {MemberState.ORDERING}
+        # Well within claim_ttl (120 s): only claims let go on the way out allow this.
+        ensured = fleet.ensure(3, code="nvidia-a100", gpu_count=1)
+        vms = await asyncio.wait_for(ensured, 10)
+        assert [vm.name for vm in vms] == sorted(vm.name for vm in fake.vms.values())
+        assert fake.created_vm_count == 3

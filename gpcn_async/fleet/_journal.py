@@ -97,7 +97,7 @@ class Journal(abc.ABC):
 
     @abc.abstractmethod
     async def put(self, members: Sequence[Member]) -> None:
-        """Record these members (replacing their earlier records), in one durable transaction.
+        """Record these claimed members (replacing their records), in one durable transaction.
 
         Each record's ``updated_at`` is set to the time of writing.
         """
@@ -106,7 +106,7 @@ class Journal(abc.ABC):
     async def remove(self, names: Sequence[str]) -> None:
         """Forget these members and their claims, in one durable transaction.
 
-        Unknown names are ignored.
+        Names without a record are ignored (once claimed, where claims are checked).
         """
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from typing import Any, Final, Protocol
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
 from gpcn_async.fleet._journal import journal_error
 
@@ -89,10 +89,10 @@ class Address:
         """``host:port``, for messages."""
 
     def scrub(self, text: str) -> str:
-        """``text`` with the password masked, should an error message quote it."""
-        if not self.password:
-            return text
-        return re.sub(re.escape(self.password), "***", text)
+        """``text`` with the password masked (as written, and decoded), should it be quoted."""
+        for secret in {self.password, unquote(self.password)} - {""}:
+            text = re.sub(re.escape(secret), "***", text)
+        return text
 
 
 async def version_of(connection: Connection) -> int | None:
