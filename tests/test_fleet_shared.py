@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import pytest
 
 from gpcn_async.fleet import PostgresJournal
@@ -163,6 +164,16 @@ async def test_three_processes_ensure_one_fleet_and_each_member_is_ordered_once(
     results = {json.dumps(run.report["vms"]) for run in runs}
     assert len(results) == 1  # every process returned the same 12 VMs
     assert [name for name, _ in runs[0].report["vms"]] == EXPECTED
+    connection = await asyncpg.connect(postgres_url)
+    try:  # every claim was let go on the way out
+        assert (
+            await connection.fetchval(
+                "SELECT count(*) FROM gpcn_fleet_claims WHERE owner IS NOT NULL"
+            )
+            == 0
+        )
+    finally:
+        await connection.close()
 
 
 async def test_processes_killed_at_random_then_a_rerun_converge_without_duplicates(

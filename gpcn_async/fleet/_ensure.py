@@ -251,6 +251,8 @@ class Ensure:
                 if plan.order or plan.look or plan.resume:  # it may send an order
                     self._unsent.add(name)
                 await self._launch(group, plan)
+                if not (plan.order or plan.look or plan.resume or plan.waiting or plan.outcomes):
+                    await self._journal.unclaim([name])  # finished elsewhere: nothing to do
             if len(claimed) == len(todo[:room]):
                 waiting.progressed()
                 continue
