@@ -16,12 +16,12 @@ $(BIN)/python:
 # Reinstall when the project's metadata changes.
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet --editable '.[test,dev,cli]'
+	$(BIN)/python -m pip install --quiet --editable '.[test,dev,cli,postgres]'
 	touch $(STAMP)
 
 # The docs tools only for `make docs`: `make demo` and `make test` do without them.
 $(DOCS_STAMP): $(STAMP)
-	$(BIN)/python -m pip install --quiet --editable '.[test,dev,cli,docs]'
+	$(BIN)/python -m pip install --quiet --editable '.[test,dev,cli,postgres,docs]'
 	touch $(DOCS_STAMP)
 
 test: lint typecheck pytest

@@ -1,4 +1,6 @@
-"""Crash-safe fleets: ensure(100) then teardown, without and with SIGKILLs in the middle.
+"""Crash-safe fleets: ensure(100) and teardown with and without SIGKILLs; shared by processes.
+
+Last, ensure(100) by 1, 2 and 4 processes at once on one PostgreSQL journal.
 
 ``gpcn fleet ensure`` and ``gpcn fleet teardown`` run as processes of their own against FakeGPCN
 (in this process, on 127.0.0.1) under a rate limit, with jobs that take ``--job-seconds``
@@ -8,7 +10,12 @@ requests each case sent (per VM, and how many more the kills cost), the VMs crea
 duplicate would show as more than the members), the VMs left after the teardown, and the
 wall time.
 
-Run: ``python benchmarks/bench_fleet.py [--vms 100] [--kills 5]``.
+The PostgreSQL rows start a throwaway cluster as the tests do (``tests/postgres.py``; skipped,
+saying what to install, where PostgreSQL's programs are missing), a database per row, and run
+that many ``gpcn fleet ensure`` processes at once with ``--journal postgresql://...``: wall time
+until the last one ends, and requests per VM against one process.
+
+Run: ``python benchmarks/bench_fleet.py [--vms 100] [--kills 5] [--processes 1,2,4]``.
 """
 
 from __future__ import annotations
@@ -26,6 +33,9 @@ from _common import Column, Row, parser, print_table, write_json
 
 from gpcn_async.testing import FakeGPCN
 
+sys.path.insert(0, str(Path(__file__).parent.parent))  # the tests' throwaway PostgreSQL cluster
+from tests.postgres import Cluster, cluster, missing
+
 COLUMNS: list[Column] = [
     ("case", "case", ""),
     ("kills", "kills landed", "d"),
@@ -40,11 +50,21 @@ COLUMNS: list[Column] = [
     ("rate_limited", "429s", "d"),
     ("wall_s", "wall s", ".1f"),
 ]
+SHARED_COLUMNS: list[Column] = [
+    ("processes", "processes", "d"),
+    ("wall_s", "wall s", ".1f"),
+    ("ensure_requests", "ensure requests", "d"),
+    ("per_vm", "requests / VM", ".2f"),
+    ("vs_one", "requests vs 1 process", ".3f"),
+    ("created", "VMs created", "d"),
+    ("duplicates", "duplicates", "d"),
+    ("rate_limited", "429s", "d"),
+]
 MAX_RUNS = 20
 """Runs of one command at most (bounded: a fleet that never converged would show here)."""
 
 
-async def gpcn(fake: FakeGPCN, journal: Path, *args: str, kill_after: float | None) -> bool:
+async def gpcn(fake: FakeGPCN, journal: Path | str, *args: str, kill_after: float | None) -> bool:
     """Run ``gpcn fleet ...`` once; True if it finished, False if it was killed first."""
     process = await asyncio.create_subprocess_exec(
         *(sys.executable, "-m", "gpcn_async", "--api-key", fake.api_key, "--base-url", fake.url),
@@ -114,6 +134,40 @@ async def measure(case: str, args: Any, kills: int, rng: random.Random) -> Row:
         }
 
 
+async def measure_shared(processes: int, args: Any, postgres: Cluster) -> Row:
+    """``processes`` runs of ``gpcn fleet ensure`` at once on one PostgreSQL journal."""
+    journal = await postgres.new_database()
+    async with FakeGPCN(
+        job_duration=args.job_seconds, rate_limit=args.rate_limit, rate_window=args.rate_window
+    ) as fake:
+        order = ["ensure", "bench", str(args.vms), "--code", "nvidia-a100", "--gpu-count", "1"]
+        started = time.monotonic()
+        await asyncio.gather(
+            *(gpcn(fake, journal, *order, kill_after=None) for _ in range(processes))
+        )
+        wall = time.monotonic() - started
+        names = Counter(vm.name for vm in fake.vms.values())
+        return {
+            "processes": processes,
+            "wall_s": wall,
+            "ensure_requests": len(fake.requests),
+            "per_vm": len(fake.requests) / args.vms,
+            "vs_one": 1.0,
+            "created": fake.created_vm_count,
+            "duplicates": sum(count - 1 for count in names.values()),
+            "rate_limited": fake.rate_limited_count,
+        }
+
+
+async def run_shared(args: Any) -> list[Row]:
+    """A row per process count, on a throwaway cluster; requests compared with the first row."""
+    with cluster() as postgres:
+        rows = [await measure_shared(count, args, postgres) for count in args.processes]
+    for row in rows:
+        row["vs_one"] = row["ensure_requests"] / rows[0]["ensure_requests"]
+    return rows
+
+
 async def run(args: Any) -> list[Row]:
     """A row without kills, then one with ``args.kills`` kills; extra requests against the first."""
     rng = random.Random(args.seed)
@@ -139,6 +193,12 @@ def main() -> None:
     options.add_argument("--rate-limit", type=int, default=300, help="requests per window")
     options.add_argument("--rate-window", type=float, default=10.0, help="seconds")
     options.add_argument("--seed", type=int, default=19)
+    options.add_argument(
+        "--processes",
+        type=lambda text: [int(count) for count in text.split(",")],
+        default=[1, 2, 4],
+        help="the process counts of the PostgreSQL rows, e.g. 1,2,4 (the first is the base)",
+    )
     args = options.parse_args()
     rows = asyncio.run(run(args))
     print_table(
@@ -154,10 +214,27 @@ def main() -> None:
             "the GET of each VM found ready, so the extra requests can be fewer than none."
         ),
     )
+    reason = missing()
+    shared = [] if reason else asyncio.run(run_shared(args))
+    if reason:
+        print(f"\nPostgreSQL rows skipped: {reason}")
+    else:
+        print_table(
+            f"ensure({args.vms}) by N gpcn fleet processes at once on one PostgreSQL journal "
+            f"(same fake settings)",
+            SHARED_COLUMNS,
+            shared,
+            note=(
+                "Each row starts on a new database and a new fake; wall time runs from the "
+                "start of the processes (interpreter start-up included) to the end of the last. "
+                "The processes share the API key's rate limit, so more of them cannot order "
+                "faster than it allows; 'requests vs 1 process' is the cost of sharing."
+            ),
+        )
     write_json(
         args.json,
         "fleet",
-        rows,
+        [*rows, *shared],
         vms=args.vms,
         job_seconds=args.job_seconds,
         rate_limit=args.rate_limit,

@@ -1,13 +1,18 @@
-"""Fixtures shared by the SDK's tests: a FakeGPCN per test, in each dialect, and a fast client."""
+"""Fixtures shared by the SDK's tests: a FakeGPCN per test, in each dialect, and a fast client.
+
+The PostgreSQL journal's tests share one throwaway cluster per test session, with a database
+of its own for each test.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
 from gpcn_async import Client
 from gpcn_async.testing import FakeGPCN
+from tests.postgres import Cluster, cluster, missing
 
 PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY")
 
@@ -42,3 +47,22 @@ async def gpcn(fake: FakeGPCN) -> AsyncIterator[Client]:
     """A client of the fake with millisecond retry and poll delays."""
     async with fake.client() as client:
         yield client
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Cluster]:
+    """One throwaway PostgreSQL cluster for the session (skipped, saying what to install, without).
+
+    Its programs missing, the tests that use it skip with a message saying what to install.
+    """
+    reason = missing()
+    if reason is not None:
+        pytest.skip(reason)
+    with cluster() as running:
+        yield running
+
+
+@pytest.fixture
+async def postgres_url(postgres: Cluster) -> str:
+    """The URL (password included) of a new, empty database of the session's cluster."""
+    return await postgres.new_database()

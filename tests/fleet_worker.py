@@ -15,14 +15,20 @@ leaves no chance to clean up, as a dead laptop or an evicted pod). The moments:
 - ``delete-intent``: teardown recorded a delete, not sent yet;
 - ``delete-sent``: a bulk delete's answer came back, not yet read or recorded.
 
-``--started`` prints ``started`` on stdout once the client is open (for kills on a timer).
+``--started`` prints ``started`` on stdout once the client is open (for kills on a timer);
+``--go`` then waits for a line on stdin, so that several workers can start at the same moment.
 Without a kill the script runs to the end: exit status 0, or 1 with the error on stderr.
+
+JOURNAL may be a ``postgresql://`` URL, shared by several workers at once (``--claim-ttl``
+sets the journal's). ``--report`` prints, at the end, one line of JSON: the members this
+process ordered and deleted itself, and the VMs ``ensure()`` returned (``[name, id]``).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import signal
 import sys
@@ -32,7 +38,7 @@ from types import SimpleNamespace
 import aiohttp
 
 from gpcn_async import Client, PollPolicy, RetryPolicy
-from gpcn_async.fleet import Fleet
+from gpcn_async.fleet import Fleet, Journal, PostgresJournal
 
 MOMENTS = ("before-send", "after-send", "wait", "delete-intent", "delete-sent")
 
@@ -46,6 +52,7 @@ class Cue:
             raise SystemExit(f"unknown moment {moment!r}")
         self.moment, self.count = moment, int(count)
         self.seen: Counter[str] = Counter()
+        self.did: dict[str, list[str]] = {"ordering": [], "deleting": []}
 
     def came(self, moment: str) -> None:
         """Note that ``moment`` came; SIGKILL this process if it is the chosen one."""
@@ -55,6 +62,8 @@ class Cue:
 
     def progress(self, member: str, event: str) -> None:
         """The fleet's progress: an intent is recorded right before ``ordering``/``deleting``."""
+        if event in self.did:
+            self.did[event].append(member)
         if event == "ordering":
             self.came("before-send")
         elif event == "deleting":
@@ -103,13 +112,24 @@ async def run(args: argparse.Namespace) -> None:
     ):
         if args.started:
             print("started", flush=True)
-        fleet = Fleet(gpcn, args.name, journal=args.journal, progress=cue.progress)
+        if args.go:
+            await asyncio.to_thread(sys.stdin.readline)
+        journal: str | Journal = args.journal
+        if args.claim_ttl is not None:
+            journal = PostgresJournal(args.journal, fleet=args.name, claim_ttl=args.claim_ttl)
+        fleet = Fleet(
+            gpcn, args.name, journal=journal, concurrency=args.concurrency, progress=cue.progress
+        )
+        vms = []
         if args.command == "ensure":
-            await fleet.ensure(
+            vms = await fleet.ensure(
                 args.count, code="nvidia-a100", gpu_count=1, ssh_key_id=args.ssh_key_id
             )
         else:
             await fleet.teardown()
+        if args.report:
+            report = {**cue.did, "vms": [[vm.name, vm.id] for vm in vms]}
+            print(json.dumps(report), flush=True)
 
 
 def main() -> int:
@@ -124,6 +144,10 @@ def main() -> int:
     parser.add_argument("--ssh-key-id")
     parser.add_argument("--kill", metavar="MOMENT:N")
     parser.add_argument("--started", action="store_true")
+    parser.add_argument("--go", action="store_true")
+    parser.add_argument("--report", action="store_true")
+    parser.add_argument("--claim-ttl", type=float)
+    parser.add_argument("--concurrency", type=int, default=8)
     args = parser.parse_args()
     try:
         asyncio.run(run(args))

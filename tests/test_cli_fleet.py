@@ -13,6 +13,7 @@ import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -177,3 +178,23 @@ async def test_ctrl_c_during_ensure_exits_130_and_a_rerun_finishes(tmp_path: Pat
                 "--journal", str(tmp_path / "web.db")]  # fmt: skip
         assert await asyncio.to_thread(main, argv) == 0
         assert sorted(vm.name for vm in fake.vms.values()) == ["web-000", "web-001"]
+
+
+async def test_a_postgresql_journal_is_shown_without_its_password(
+    gpcn: Any, postgres_url: str
+) -> None:
+    """--journal postgresql://... keeps the members there; no output shows the password."""
+    password = urlsplit(postgres_url).password or ""
+    shown = postgres_url.replace(f":{password}@", "@")
+    run = await gpcn(*ENSURE, "--journal", postgres_url)
+    assert run.code == 0, run.err
+    assert run.err_lines[-1] == f"fleet web: 2 members ready (journal {shown})"
+    status = await gpcn("fleet", "status", "web", "--json", "--journal", postgres_url, key=False)
+    document = status.json()
+    assert document["journal"] == shown
+    assert [m["state"] for m in document["members"]] == ["ready", "ready"]
+    wrong = await gpcn("fleet", "status", "web", "--journal", postgres_url.replace(password, "x"))
+    assert wrong.code == 2
+    assert "cannot connect to 127.0.0.1:" in wrong.err
+    for output in (run, status, wrong):
+        assert password not in output.out + output.err

@@ -1,9 +1,9 @@
 """``gpcn fleet ensure|status|teardown``: crash-safe fleets from the command line.
 
-Each step goes to the fleet's journal (``--journal``, default ``NAME.db`` here) before and
-after it is taken, so a command that was interrupted (Ctrl-C, a killed CI job) is finished by
-running it again: nothing is ordered twice. Progress lines (``train-a-003: ordering``) go to
-stderr unless ``--quiet``.
+Each step goes to the fleet's journal (``--journal``: a file, default ``NAME.db`` here, or a
+``postgresql://`` URL shared by processes on several hosts) before and after it is taken, so a
+command that was interrupted (Ctrl-C, a killed CI job) is finished by running it again: nothing
+is ordered twice. Progress lines (``train-a-003: ordering``) go to stderr unless ``--quiet``.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from gpcn_async import BulkError
 from gpcn_async.cli._commands import Context, Handler, Outcome
 from gpcn_async.cli._render import error_document, table, vm_table
-from gpcn_async.fleet import Fleet, Member, SqliteJournal
+from gpcn_async.fleet import Fleet, Journal, Member, journal_for
 
 if TYPE_CHECKING:
     from gpcn_async.cli._parser import Commands
@@ -23,8 +23,9 @@ if TYPE_CHECKING:
 __all__ = ["add_commands", "ensure", "status", "teardown"]
 
 
-def _journal(args: argparse.Namespace) -> str:
-    return args.journal or f"{args.name}.db"
+def _journal(args: argparse.Namespace) -> Journal:
+    """The journal ``--journal`` names (a file or a URL); its ``location`` hides any password."""
+    return journal_for(args.journal or f"{args.name}.db", fleet=args.name)
 
 
 def _progress(stream: TextIO) -> Callable[[str, str], None]:
@@ -54,10 +55,11 @@ def _members_table(members: Sequence[Member]) -> str:
 
 def _on_interrupt(ctx: Context, args: argparse.Namespace, command: str) -> None:
     """What an interrupted command says: the journal has it all, run it again."""
+    location = _journal(args).location
     ctx.accepted.report = lambda: Outcome(
-        {"fleet": args.name, "journal": _journal(args), "interrupted": True},
+        {"fleet": args.name, "journal": location, "interrupted": True},
         "",
-        failure=f"interrupted: the journal {_journal(args)} keeps every step taken; run "
+        failure=f"interrupted: the journal {location} keeps every step taken; run "
         f"'gpcn fleet {command} {args.name} ...' again to finish (nothing is ordered twice)",
     )
 
@@ -87,15 +89,16 @@ async def ensure(ctx: Context, args: argparse.Namespace) -> Outcome:
     return Outcome(
         {"fleet": args.name, "ok": True, "vms": vms},
         vm_table(vms),
-        note=f"fleet {args.name}: {len(vms)} members ready (journal {_journal(args)})",
+        note=f"fleet {args.name}: {len(vms)} members ready (journal {fleet.journal.location})",
     )
 
 
 async def status(_ctx: Context, args: argparse.Namespace) -> Outcome:
     """``gpcn fleet status NAME``: the journal's members; no request, no API key needed."""
-    members = await SqliteJournal(_journal(args), fleet=args.name).members()
+    journal = _journal(args)
+    members = await journal.members()
     text = _members_table(members) if members else f"fleet {args.name} has no members"
-    return Outcome({"fleet": args.name, "journal": _journal(args), "members": members}, text)
+    return Outcome({"fleet": args.name, "journal": journal.location, "members": members}, text)
 
 
 async def teardown(ctx: Context, args: argparse.Namespace) -> Outcome:
@@ -118,7 +121,10 @@ def add_commands(commands: Commands) -> None:
         child = fleet.add(name, handler, text)
         child.add_argument("name", metavar="NAME", help="the fleet's name (VMs NAME-000, ...)")
         child.add_argument(
-            "--journal", metavar="FILE", help="the fleet's journal (default: NAME.db here)"
+            "--journal",
+            metavar="FILE|URL",
+            help="the fleet's journal: a file (default: NAME.db here) or a postgresql:// URL "
+            "shared by processes on several hosts",
         )
         return child
 

@@ -14,12 +14,23 @@ taking it, and looks orders with no recorded answer up by name before ordering a
         await fleet.teardown()
 
 Built on the SDK's public API only. The fleet logic talks to the journal through ``Journal``;
-``SqliteJournal`` is the embedded implementation.
+``SqliteJournal`` is the embedded implementation, for one process at a time, and
+``PostgresJournal`` (``journal="postgresql://..."``, the ``postgres`` extra) is shared by any
+number of processes on any number of hosts, which claim members before acting on them.
 """
 
-from gpcn_async.fleet._fleet import Fleet
+from gpcn_async.fleet._fleet import Fleet, journal_for
 from gpcn_async.fleet._journal import Journal
 from gpcn_async.fleet._members import Member, MemberState
+from gpcn_async.fleet._postgres import PostgresJournal
 from gpcn_async.fleet._sqlite import SqliteJournal
 
-__all__ = ["Fleet", "Journal", "Member", "MemberState", "SqliteJournal"]
+__all__ = [
+    "Fleet",
+    "Journal",
+    "Member",
+    "MemberState",
+    "PostgresJournal",
+    "SqliteJournal",
+    "journal_for",
+]

@@ -1,50 +1,42 @@
-"""``Fleet.ensure()``: members ``0`` to ``count - 1``, each ordered at most once.
+"""``Fleet.ensure()``: members ``0`` to ``count - 1``, each ordered once by the process claiming it.
 
-The journal says what was asked and answered; the server's VM list says what exists. An order
-whose answer was never recorded (the process was killed, or the answer was lost) is looked up
-by name before anything is ordered again.
+A run reads the journal, claims the members an earlier run left half done and the first few to
+order, then lists the fleet on the server: taken after the claims, the listing is fresh for
+them, and each is planned from its record and the listing. Each time one of its orders has gone
+out, the run claims the next member, so processes sharing a journal split the work. A member
+claimed later is decided from its record as the claim found it: an order nobody recorded an
+answer to is looked up by name first. Members other processes hold are waited for in the
+journal; those they made ready come from one last listing.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from gpcn_async import (
-    BulkError,
-    Client,
-    GPCNError,
-    GpuVm,
-    InvalidRequestError,
-    Job,
-    JobCancelledError,
-    JobFailedError,
-    JobNotFoundError,
-    NotFoundError,
-    OutcomeUnknownError,
-)
+from gpcn_async import BulkError, Client, GPCNError, GpuVm, InvalidRequestError
+from gpcn_async.fleet._bring_up import BringUp, found, ready
 from gpcn_async.fleet._journal import Journal
 from gpcn_async.fleet._members import Member, MemberState, member_name
-from gpcn_async.fleet._server import Found, find_members, is_creating, pick, settle
-from gpcn_async.fleet._tasks import one_error
+from gpcn_async.fleet._server import Found, find_members, is_creating, pick
+from gpcn_async.fleet._tasks import Report, Waiting, one_error
 
-__all__ = ["Ensure", "Report"]
+__all__ = ["Ensure"]
 
-Report = Callable[[str, str], object]
-"""Called with a member's name and what just happened to it (see ``Fleet``'s ``progress``)."""
+Outcome = GpuVm | GPCNError
 
-MAX_UNKNOWN_ORDERS: Final = 3
-"""Orders of one member, in one run, whose outcome may stay unknown before it counts as failed."""
+TAKEN_UP: Final = frozenset({MemberState.ORDERING, MemberState.ORDERED})
+"""Records of a member an earlier run was bringing up."""
 
 
 @dataclass
 class _Plan:
-    """What a run does for each member, decided from the journal and one listing."""
+    """What a run does for members it claimed, decided from their records and a listing."""
 
-    outcomes: dict[str, GpuVm | GPCNError] = field(default_factory=dict)
-    """Members ready already (found on the server)."""
+    outcomes: dict[str, Outcome] = field(default_factory=dict)
+    """Members settled already (ready on the server, or failed elsewhere)."""
     known: list[Member] = field(default_factory=list)
     """What the listing showed that the journal did not know yet: recorded in one step."""
     waiting: dict[str, Member] = field(default_factory=dict)
@@ -53,10 +45,24 @@ class _Plan:
     """Members whose accepted order is followed by its job's resume token."""
     order: list[Member] = field(default_factory=list)
     """Members to order."""
+    look: list[Member] = field(default_factory=list)
+    """Members whose order has no recorded answer, claimed after the listing: looked up first."""
+
+
+def _changed(before: Member | None, after: Member) -> bool:
+    """Whether a record was written since ``before`` was read (by this run or another)."""
+    return before is None or (before.state, before.updated_at) != (after.state, after.updated_at)
+
+
+def _some(names: Iterable[str], shown: int = 5) -> str:
+    """``a, b, c`` or ``a, b, c, d, e and 7 more``."""
+    listed = list(names)
+    more = f" and {len(listed) - shown} more" if len(listed) > shown else ""
+    return ", ".join(listed[:shown]) + more
 
 
 class Ensure:
-    """One run of ``ensure()``: reads the journal and the server, then orders what is missing."""
+    """One run of ``ensure()``: claims members, orders what is missing, waits for the others."""
 
     def __init__(
         self,
@@ -70,9 +76,18 @@ class Ensure:
         self._gpcn = gpcn
         self._journal = journal
         self._fleet = journal.fleet
-        self._order = dict(order)
-        self._slots = asyncio.Semaphore(concurrency)
+        self._concurrency = concurrency
         self._report = report
+        self._steps = BringUp(
+            gpcn, journal, order, concurrency=concurrency, report=report, sent=self._sent
+        )
+        self._start: dict[str, Member] = {}  # the journal as this run found it
+        self._found: Found = {}  # the listing taken after the first claims
+        self._outcomes: dict[str, Outcome] = {}
+        self._mine: set[str] = set()  # claimed by this run
+        self._elsewhere: dict[str, Member] = {}  # made ready by other processes
+        self._unsent: set[str] = set()  # claimed for an order not sent yet
+        self._room = asyncio.Event()  # set when one of those was sent
 
     async def run(self, count: int) -> list[GpuVm]:
         """Bring members ``0`` to ``count - 1`` into being; return them in name order.
@@ -82,8 +97,8 @@ class Ensure:
             BulkError: some members are not ready (by member name: why); the others are, and
                 the journal keeps every step, so the next run deals with those only.
         """
-        recorded = {member.name: member for member in await self._journal.members()}
-        deleting = sorted(m.name for m in recorded.values() if m.state is MemberState.DELETING)
+        self._start = {member.name: member for member in await self._journal.members()}
+        deleting = sorted(m.name for m in self._start.values() if m.state is MemberState.DELETING)
         if deleting:
             raise InvalidRequestError(
                 f"fleet {self._fleet}: a teardown was interrupted ({len(deleting)} members "
@@ -92,20 +107,16 @@ class Ensure:
             )
         if count == 0:
             return []
-        plan = self._plan(count, recorded, await find_members(self._gpcn, self._fleet))
-        await self._journal.put(plan.known)
-        outcomes = plan.outcomes
+        names = [member_name(self._fleet, number) for number in range(count)]
+        plan = await self._first(names)
         with one_error():
             async with asyncio.TaskGroup() as group:
-                resumed = [group.create_task(self._resume(m)) for m in plan.resume]
-                ordered = [group.create_task(self._bring_up(m, None)) for m in plan.order]
-                settled = group.create_task(self._settle(plan.waiting))
-        outcomes.update(settled.result())
-        for member, task in zip([*plan.resume, *plan.order], [*resumed, *ordered], strict=True):
-            outcomes[member.name] = task.result()
+                await self._launch(group, plan)
+                group.create_task(self._feed(group, names))
+        await self._collect_elsewhere()
         failures = {
             name: outcome
-            for name, outcome in sorted(outcomes.items())
+            for name, outcome in sorted(self._outcomes.items())
             if isinstance(outcome, GPCNError)
         }
         if failures:
@@ -115,206 +126,211 @@ class Ensure:
                 "to deal with those only",
                 failures,
             )
-        vms = [outcomes[member_name(self._fleet, number)] for number in range(count)]
+        vms = [self._outcomes[name] for name in names]
         return [vm for vm in vms if isinstance(vm, GpuVm)]  # all of them: none failed
 
-    def _plan(self, count: int, recorded: dict[str, Member], found: Found) -> _Plan:
-        """What to do for each member, from its record and what the server lists by its name."""
+    async def _first(self, names: list[str]) -> _Plan:
+        """Claim what an earlier run left half done and the first orders, then list and plan.
+
+        Members the journal has ready and the listing shows are settled without a claim.
+        """
+        start = self._start
+        taken_up = [name for name in names if name in start and start[name].state in TAKEN_UP]
+        fresh = [
+            name
+            for name in names
+            if name not in taken_up
+            and (name not in start or start[name].state is not MemberState.READY)
+        ]
+        claimed = await self._journal.claim(
+            [*taken_up, *fresh], limit=len(taken_up) + self._concurrency
+        )
+        self._mine.update(claimed)
+        self._unsent.update(name for name in claimed if name not in taken_up)
+        self._found = await find_members(self._gpcn, self._fleet)
         plan = _Plan()
-        for number in range(count):
-            name = member_name(self._fleet, number)
-            row = recorded.get(name)
-            member = row or Member(name, number, MemberState.ORDERING, order=self._order)
-            vm = pick(found.get(name, []), member.vm_id)
-            if vm is not None and not is_creating(vm):
-                plan.outcomes[name] = vm
-                ready = _ready(member, vm)
-                if ready == row:
+        refresh: list[Member] = []
+        for name in names:
+            if name in claimed:
+                self._plan(plan, name, claimed[name])
+            elif (row := start.get(name)) is not None and row.state is MemberState.READY:
+                vm = pick(self._found.get(name, []), row.vm_id)
+                if vm is not None and not is_creating(vm):
+                    self._outcomes[name] = vm
                     self._report(name, f"ready ({vm.status})")
-                else:
-                    plan.known.append(ready)
-                    self._report(name, f"ready ({vm.status}), found on the server")
-            elif member.state is MemberState.ORDERED and member.resume_token is not None:
-                plan.resume.append(member)  # its job tells when it is ready
-            elif vm is not None:
-                plan.waiting[name] = _found(member, vm)
-                plan.known.append(plan.waiting[name])
-                self._report(name, f"found on the server ({vm.status}): waiting for it")
-            else:
-                plan.order.append(member)
+                    if ready(row, vm) != row:
+                        refresh.append(ready(row, vm))
+        if refresh:  # a status that changed on the server: recorded if nobody else holds it
+            granted = await self._journal.claim([member.name for member in refresh])
+            await self._journal.put([member for member in refresh if member.name in granted])
+            await self._journal.unclaim(list(granted))
         return plan
 
-    async def _resume(self, member: Member) -> GpuVm | GPCNError:
-        """Follow the order of an earlier run by its job's resume token."""
-        self._report(member.name, "resuming its order")
+    def _plan(self, plan: _Plan, name: str, row: Member | None) -> None:
+        """Plan a claimed member from its record and a listing taken after the claim."""
+        number = int(name.removeprefix(f"{self._fleet}-"))
+        member = row or Member(name, number, MemberState.ORDERING, order=self._steps.order)
+        vm = pick(self._found.get(name, []), member.vm_id)
+        if vm is not None and not is_creating(vm):
+            plan.outcomes[name] = vm
+            made = ready(member, vm)
+            if made == row:
+                self._report(name, f"ready ({vm.status})")
+            else:
+                plan.known.append(made)
+                self._report(name, f"ready ({vm.status}), found on the server")
+        elif member.state is MemberState.ORDERED and member.resume_token is not None:
+            plan.resume.append(member)  # its job tells when it is ready
+        elif vm is not None:
+            plan.waiting[name] = found(member, vm)
+            plan.known.append(plan.waiting[name])
+            self._report(name, f"found on the server ({vm.status}): waiting for it")
+        else:
+            plan.order.append(member)
+
+    async def _launch(self, group: asyncio.TaskGroup, plan: _Plan) -> None:
+        """Record what the plan learnt, and start the work it calls for."""
+        await self._journal.put(plan.known)
+        self._outcomes.update(plan.outcomes)
+        settled = [*plan.outcomes, *plan.waiting]
+        for name in settled:
+            self._sent(name)
+        await self._journal.unclaim(list(plan.outcomes))
+        for member in plan.resume:
+            group.create_task(self._finish(member.name, self._steps.resume(member)))
+        for member in plan.order:
+            group.create_task(self._finish(member.name, self._steps.bring_up(member)))
+        for member in plan.look:
+            self._report(member.name, "its order has no recorded answer: looking it up by name")
+            steps = self._steps.bring_up(member, look_first=True)
+            group.create_task(self._finish(member.name, steps))
+        if plan.waiting:
+            group.create_task(self._settle(plan.waiting))
+
+    async def _finish(self, name: str, steps: Awaitable[Outcome]) -> None:
+        """Keep a member's outcome and let go of its claim."""
         try:
-            job: Job[GpuVm] = self._gpcn.jobs.resume(member.resume_token or "")
-        except InvalidRequestError as error:  # a token this SDK cannot read: find it by name
-            self._report(member.name, f"unknown: {error}; looking it up by name")
-            return await self._bring_up(member, None, look_first=True)
-        return await self._bring_up(member, job)
+            self._outcomes[name] = await steps
+        finally:
+            self._sent(name)
+        await self._journal.unclaim([name])
 
-    async def _bring_up(
-        self, member: Member, job: Job[GpuVm] | None, *, look_first: bool = False
-    ) -> GpuVm | GPCNError:
-        """Follow the member's job, or find it by name, or order it, until ready or failed.
+    async def _settle(self, waiting: dict[str, Member]) -> None:
+        """Wait for members found being created; keep their outcomes, let go of their claims."""
+        self._outcomes.update(await self._steps.settle(waiting))
+        await self._journal.unclaim(list(waiting))
 
-        An order whose outcome stays unknown (its answer lost, its job not shown any more) is
-        looked up by name before it is ordered again; after ``MAX_UNKNOWN_ORDERS`` such orders
-        the member fails for this run (the next run looks it up again).
-        """
-        look = look_first
-        for _ in range(MAX_UNKNOWN_ORDERS):
-            if job is None:
-                if look:
-                    found = await self._look_up(member)
-                    if found is not None:
-                        return found
-                member, placed = await self._place(member)
-                if isinstance(placed, GPCNError):
-                    return placed
-                if placed is None:  # the outcome is unknown: look before ordering again
-                    look = True
-                    continue
-                job = placed
-            outcome = await self._wait(member, job)
-            if outcome is not None:
-                return outcome
-            job, look = None, True
-        return GPCNError(
-            f"{member.name}: {MAX_UNKNOWN_ORDERS} orders in a row ended with no answer, and no "
-            "VM of that name was found; run ensure() again to look it up and retry"
-        )
+    def _sent(self, name: str) -> None:
+        """A claimed member's order went out (or needs none): room for the next claim."""
+        if name in self._unsent:
+            self._unsent.discard(name)
+            self._room.set()
 
-    async def _place(self, member: Member) -> tuple[Member, Job[GpuVm] | GPCNError | None]:
-        """Record the intent, send the order, record its job: the member and the job.
+    async def _feed(self, group: asyncio.TaskGroup, names: list[str]) -> None:
+        """Claim the next members as orders go out; wait for those other processes hold."""
+        waiting = Waiting(self._gpcn.poll, self._journal.claim_ttl + self._gpcn.poll.timeout)
+        while True:
+            todo = [
+                name
+                for name in names
+                if name not in self._mine
+                and name not in self._outcomes
+                and name not in self._elsewhere
+            ]
+            if not todo:
+                return
+            room = self._concurrency - len(self._unsent)
+            if room <= 0:
+                self._room.clear()
+                await self._room.wait()
+                continue
+            claimed = await self._journal.claim(todo, limit=room)
+            for name, record in claimed.items():
+                self._mine.add(name)
+                plan = self._take(name, record)
+                if plan.order or plan.look or plan.resume:  # it may send an order
+                    self._unsent.add(name)
+                await self._launch(group, plan)
+                if not (plan.order or plan.look or plan.resume or plan.waiting or plan.outcomes):
+                    await self._journal.unclaim([name])  # finished elsewhere: nothing to do
+            if len(claimed) == len(todo[:room]):
+                waiting.progressed()
+                continue
+            # Other processes hold the rest: see what they did, then pause.
+            records = {member.name: member for member in await self._journal.members()}
+            if self._done_elsewhere(records, todo) or claimed:
+                waiting.progressed()
+            if not await waiting.pause():
+                self._give_up([name for name in todo if name not in self._mine])
+                return
 
-        Returns:
-            The member as recorded, and the accepted order's job; or the error of an order
-            that surely failed (recorded); or None when its outcome is unknown.
-        """
-        async with self._slots:
-            intent = member.moved(
-                MemberState.ORDERING,
-                vm_id=None,
-                vm_status=None,
-                resume_token=None,
-                error=None,
-                order=self._order,
+    def _take(self, name: str, record: Member | None) -> _Plan:
+        """Plan a member claimed after the listing, from its record as the claim found it."""
+        plan = _Plan()
+        if record is not None and record.state is MemberState.DELETING:
+            plan.outcomes[name] = GPCNError(f"{name}: being deleted by a teardown meanwhile")
+        elif (
+            record is not None
+            and _changed(self._start.get(name), record)
+            and record.state
+            in (
+                MemberState.READY,
+                MemberState.FAILED,
             )
-            await self._journal.put([intent])
-            self._report(member.name, "ordering")
-            try:
-                job = await self._gpcn.gpu.provision(name=member.name, **self._order)
-            except OutcomeUnknownError as error:
-                self._report(member.name, f"unknown: {error}; looking it up by name")
-                return intent, None
-            except GPCNError as error:  # sent to no avail, or never sent: surely no VM
-                return await self._failed(intent, error), error
-            ordered = intent.moved(MemberState.ORDERED, resume_token=job.resume_token)
-            await self._journal.put([ordered])
-            self._report(member.name, f"ordered (job {job.id})")
-            return ordered, job
+        ):
+            self._done_elsewhere({name: record}, [name])  # finished by another process
+        elif record is None or record.state in (MemberState.READY, MemberState.FAILED):
+            self._plan(plan, name, record)  # nobody touched it since the listing
+        elif record.state is MemberState.ORDERED and record.resume_token is not None:
+            plan.resume.append(record)
+        else:  # an order (or a VM found by name) that its process left unanswered
+            plan.look.append(record)
+        return plan
 
-    async def _wait(self, member: Member, job: Job[GpuVm]) -> GpuVm | GPCNError | None:
-        """Wait for the member's create job: its VM, its error, or None if the job is lost."""
-        try:
-            vm = await job
-        except (JobFailedError, JobCancelledError) as error:
-            await self._failed(member, error)
-            return error
-        except (JobNotFoundError, NotFoundError) as error:
-            # The job is not shown any more, or its VM went: the server's list decides.
-            self._report(member.name, f"unknown: {error}; looking it up by name")
-            return None
-        except GPCNError as error:  # a passing failure: the job goes on, the next run resumes it
-            self._report(member.name, f"not ready: {error}")
-            return error
-        await self._journal.put([_ready(member, vm)])
-        self._report(member.name, f"ready ({vm.status})")
-        return vm
+    def _done_elsewhere(self, records: Mapping[str, Member], names: list[str]) -> bool:
+        """Take note of members another process finished during this run; whether any was."""
+        noted = False
+        for name in names:
+            record = records.get(name)
+            if record is None or name in self._outcomes or name in self._elsewhere:
+                continue
+            if not _changed(self._start.get(name), record):
+                continue
+            vm = pick(self._found.get(name, []), record.vm_id)
+            if record.state is MemberState.READY and vm is not None and vm.id == record.vm_id:
+                self._outcomes[name] = vm
+            elif record.state is MemberState.READY:
+                self._elsewhere[name] = record
+            elif record.state is MemberState.FAILED:
+                error = GPCNError(f"{name}: failed in another process: {record.error}")
+                self._outcomes[name] = error
+            else:
+                continue
+            self._report(name, f"{record.state.value} (by another process)")
+            noted = True
+        return noted
 
-    async def _look_up(self, member: Member) -> GpuVm | GPCNError | None:
-        """Find the member by name after an unknown outcome: its VM once ready, or None."""
-        name = member.name
-        # An order the server is still taking in shows up a moment later: wait one poll.
-        await asyncio.sleep(self._gpcn.poll.interval)
-        try:
-            vm = pick(
-                [vm async for vm in self._gpcn.gpu.list(search=name) if vm.name == name], None
-            )
-        except GPCNError as error:
-            self._report(name, f"not ready: looking it up failed: {error}")
-            return error
-        if vm is None:
-            self._report(name, "not found on the server: ordering it again")
-            return None
-        if not is_creating(vm):
-            await self._journal.put([_ready(member, vm)])
-            self._report(name, f"ready ({vm.status}), found on the server")
-            return vm
-        found = _found(member, vm)
-        await self._journal.put([found])
-        self._report(name, f"found on the server ({vm.status}): waiting for it")
-        return (await self._settle({name: found}))[name]
-
-    async def _settle(self, waiting: dict[str, Member]) -> dict[str, GpuVm | GPCNError]:
-        """Wait for members found by name while being created; record how each ended."""
-        if not waiting:
-            return {}
-        try:
-            settled = await settle(
-                self._gpcn, self._fleet, {name: m.vm_id or "" for name, m in waiting.items()}
-            )
-        except GPCNError as error:
-            for name in waiting:
-                self._report(name, f"not ready: {error}")
-            return dict.fromkeys(waiting, error)
-        outcomes: dict[str, GpuVm | GPCNError] = {}
-        ready: list[Member] = []
-        for name, member in waiting.items():
-            if name not in settled:
-                outcomes[name] = GPCNError(
-                    f"{name}: still being created after {self._gpcn.poll.timeout:g} s; "
-                    "run ensure() again to wait for it"
+    def _give_up(self, names: list[str]) -> None:
+        """Members other processes held with no progress for too long: not ready, this run."""
+        for name in names:
+            if name not in self._outcomes and name not in self._elsewhere:
+                self._outcomes[name] = GPCNError(
+                    f"{name}: claimed by another process that made no progress; run ensure() again"
                 )
-                self._report(name, f"not ready: {outcomes[name]}")
-                continue
-            vm = settled[name]
-            if vm is None:
-                vanished = GPCNError(f"{name}: VM {member.vm_id} disappeared while being created")
-                await self._failed(member, vanished)
-                outcomes[name] = vanished
-                continue
-            outcomes[name] = vm
-            ready.append(_ready(member, vm))
-            self._report(name, f"ready ({vm.status})")
-        await self._journal.put(ready)
-        return outcomes
+                self._report(name, f"not ready: {self._outcomes[name]}")
 
-    async def _failed(self, member: Member, error: GPCNError) -> Member:
-        """Record that the member surely has no VM, and why."""
-        failed = member.moved(MemberState.FAILED, resume_token=None, error=str(error))
-        await self._journal.put([failed])
-        self._report(member.name, f"failed: {error}")
-        return failed
-
-
-def _some(names: Iterable[str], shown: int = 5) -> str:
-    """``a, b, c`` or ``a, b, c, d, e and 7 more``."""
-    listed = list(names)
-    more = f" and {len(listed) - shown} more" if len(listed) > shown else ""
-    return ", ".join(listed[:shown]) + more
-
-
-def _ready(member: Member, vm: GpuVm) -> Member:
-    return member.moved(
-        MemberState.READY, vm_id=vm.id, vm_status=vm.status, resume_token=None, error=None
-    )
-
-
-def _found(member: Member, vm: GpuVm) -> Member:
-    """A member whose VM was found by name while being created (no job to follow)."""
-    return member.moved(
-        MemberState.ORDERED, vm_id=vm.id, vm_status=vm.status, resume_token=None, error=None
-    )
+    async def _collect_elsewhere(self) -> None:
+        """The VMs of members other processes made ready, from one listing."""
+        if not self._elsewhere:
+            return
+        try:
+            listing = await find_members(self._gpcn, self._fleet)
+        except GPCNError as error:
+            self._outcomes.update(dict.fromkeys(self._elsewhere, error))
+            return
+        for name, record in self._elsewhere.items():
+            vm = next((vm for vm in listing.get(name, []) if vm.id == record.vm_id), None)
+            self._outcomes[name] = vm or GPCNError(
+                f"{name}: made ready by another process, but its VM {record.vm_id} is not on "
+                "the server any more; run ensure() again"
+            )

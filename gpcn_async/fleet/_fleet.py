@@ -15,11 +15,13 @@ from gpcn_async.fleet._ensure import Ensure
 from gpcn_async.fleet._journal import Journal, journal_error
 from gpcn_async.fleet._members import Member, MemberState, check_count, check_fleet_name
 from gpcn_async.fleet._order import check_order
+from gpcn_async.fleet._postgres import PostgresJournal
+from gpcn_async.fleet._postgres_schema import SCHEMES
 from gpcn_async.fleet._server import find_members
 from gpcn_async.fleet._sqlite import SqliteJournal
 from gpcn_async.fleet._teardown import Teardown
 
-__all__ = ["Fleet"]
+__all__ = ["Fleet", "journal_for"]
 
 logger = logging.getLogger("gpcn_async.fleet")
 
@@ -41,16 +43,21 @@ class Fleet:
             await fleet.start()
             await fleet.teardown()
 
-    Each call takes the journal for its own duration (one process at a time: another gets
-    ``ConfigurationError`` naming the holder's pid); ``async with fleet:`` holds it across
-    several calls. Calls on one ``Fleet`` run one after another.
+    Each call holds the journal for its own duration; ``async with fleet:`` holds it across
+    several calls. Calls on one ``Fleet`` run one after another. An SQLite journal serves one
+    process at a time (another gets ``ConfigurationError`` naming the holder's pid); with a
+    PostgreSQL journal (``journal="postgresql://..."``) any number of processes on any
+    number of hosts may run ``ensure()`` and ``teardown()`` on the fleet at once: each member
+    is claimed by one of them before it is ordered or deleted.
 
     Args:
         client: the client to call the API with (only its public methods are used).
         name: the fleet's name: 1-50 letters, digits, ``.``, ``_`` or ``-``, starting with a
             letter or digit.
         journal: the journal's SQLite file (default ``<name>.db`` in the current folder;
-            created if missing, its folder must exist), or a ``Journal`` of this fleet.
+            created if missing, its folder must exist), a ``postgresql://`` URL (a
+            ``PostgresJournal`` with the default ``claim_ttl``; needs the ``postgres`` extra),
+            or a ``Journal`` of this fleet.
         concurrency: how many orders are sent at once.
         progress: called with a member's name and what just happened to it, as a short text
             whose first word says what: ``ordering`` (the intent is recorded, the order is
@@ -61,8 +68,8 @@ class Fleet:
 
     Raises:
         InvalidRequestError: a name that makes invalid VM names, or a bad ``concurrency``.
-        ConfigurationError: the journal's folder does not exist, or the journal is another
-            fleet's.
+        ConfigurationError: the journal's folder does not exist, the journal is another
+            fleet's, or a PostgreSQL journal without asyncpg installed.
     """
 
     def __init__(
@@ -85,7 +92,7 @@ class Fleet:
                 )
             self._journal = journal
         else:
-            self._journal = SqliteJournal(journal or f"{self._name}.db", fleet=self._name)
+            self._journal = journal_for(journal or f"{self._name}.db", fleet=self._name)
         self._gpcn = client
         self._progress = progress
         self._held = False
@@ -120,7 +127,8 @@ class Fleet:
         Raises:
             InvalidRequestError: a bad count or order (before any request), or an interrupted
                 teardown of the fleet to finish first.
-            ConfigurationError: the journal is held by another process or cannot be used.
+            ConfigurationError: the journal is held by another process or cannot be used (or,
+                shared, a claim of this process was taken over after it paused).
             BulkError: some members are not ready; ``errors_by_id`` maps each one's name to why
                 (``NoCapacityError``, ``JobFailedError``...). The others are ready, and the
                 journal keeps everything: running ``ensure()`` again deals with those only.
@@ -182,13 +190,15 @@ class Fleet:
             # The states to remember are the server's, read back in one listing.
             found = await find_members(self._gpcn, self._name)
             status = {vm.id: vm.status for vms in found.values() for vm in vms}
-            await self._journal.put(
-                [
-                    member.moved(member.state, vm_status=status[member.vm_id])
-                    for member in members
-                    if member.vm_id in status and status[member.vm_id] != member.vm_status
-                ]
-            )
+            changed = [
+                member.moved(member.state, vm_status=status[member.vm_id])
+                for member in members
+                if member.vm_id in status and status[member.vm_id] != member.vm_status
+            ]
+            if changed:  # recorded for the members no other process is working on
+                granted = await self._journal.claim([member.name for member in changed])
+                await self._journal.put([member for member in changed if member.name in granted])
+                await self._journal.unclaim(list(granted))
             return result
 
     async def members(self) -> list[Member]:
@@ -238,3 +248,17 @@ def _check_concurrency(value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise InvalidRequestError(f"concurrency must be an int >= 1, got {value!r}")
     return value
+
+
+def journal_for(location: str | os.PathLike[str], *, fleet: str) -> Journal:
+    """The journal at ``location``: a ``PostgresJournal`` for a ``postgresql://`` URL, else a file.
+
+    Nothing is opened or connected to: that happens when the journal is held or read.
+
+    Raises:
+        ConfigurationError: a PostgreSQL URL without asyncpg installed or with a bad port, or
+            a file in a folder that does not exist.
+    """
+    if isinstance(location, str) and location.partition("://")[0] in SCHEMES:
+        return PostgresJournal(location, fleet=fleet)
+    return SqliteJournal(location, fleet=fleet)

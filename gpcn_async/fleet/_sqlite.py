@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import json
 import logging
 import os
 import sqlite3
@@ -29,8 +28,14 @@ from pathlib import Path
 from typing import Any, Final, ParamSpec, TypeVar
 
 from gpcn_async.fleet._holder import Holder, forget, held_here, is_alive, this_process
-from gpcn_async.fleet._journal import Journal, journal_error
-from gpcn_async.fleet._members import Member, MemberState, check_fleet_name
+from gpcn_async.fleet._journal import (
+    COLUMNS,
+    Journal,
+    journal_error,
+    member_from_row,
+    order_json,
+)
+from gpcn_async.fleet._members import Member, check_fleet_name
 
 __all__ = ["SqliteJournal"]
 
@@ -57,7 +62,6 @@ CREATE TABLE gpcn_fleet_members (
 );
 """
 _TABLES: Final = frozenset({"gpcn_fleet_meta", "gpcn_fleet_holder", "gpcn_fleet_members"})
-_COLUMNS: Final = "name, number, state, vm_id, vm_status, resume_token, params, error, updated_at"
 
 
 class SqliteJournal(Journal):
@@ -103,6 +107,11 @@ class SqliteJournal(Journal):
     def path(self) -> Path:
         """The file's path."""
         return self._path
+
+    @property
+    def claim_ttl(self) -> float:
+        """0: claims end with the session only (no other process can hold the file meanwhile)."""
+        return 0.0
 
     # -- holding ---------------------------------------------------------------------------
 
@@ -208,27 +217,27 @@ class SqliteJournal(Journal):
     def _read(self, connection: sqlite3.Connection) -> list[Member]:
         with self._errors():
             rows = connection.execute(
-                f"SELECT {_COLUMNS} FROM gpcn_fleet_members ORDER BY number, name"  # noqa: S608 -- a constant
+                f"SELECT {COLUMNS} FROM gpcn_fleet_members ORDER BY number, name"  # noqa: S608 -- a constant
             ).fetchall()
-        return [self._member(row) for row in rows]
+        return [member_from_row(self.location, row) for row in rows]
 
-    def _member(self, row: tuple[Any, ...]) -> Member:
-        name, number, state, vm_id, vm_status, token, params, error, updated = row
-        try:
-            order = json.loads(params)
-            return Member(
-                name=name,
-                number=number,
-                state=MemberState(state),
-                vm_id=vm_id,
-                vm_status=vm_status,
-                resume_token=token,
-                order=order if isinstance(order, dict) else {},
-                error=error,
-                updated_at=datetime.fromisoformat(updated),
-            )
-        except (ValueError, TypeError) as exc:
-            raise journal_error(self.location, f"member {name!r} is damaged: {exc}") from None
+    async def claim(
+        self, names: Sequence[str], *, limit: int | None = None
+    ) -> dict[str, Member | None]:
+        """Claim members: all of them, since holding the file shuts every other process out.
+
+        Raises:
+            ConfigurationError: the journal is not held.
+        """
+        connection, executor = self._connection, self._executor
+        if connection is None or executor is None:
+            raise journal_error(self.location, "is not held: call hold() before claiming")
+        chosen = list(dict.fromkeys(names))[:limit]
+        records = {m.name: m for m in await _in(executor, self._read, connection)}
+        return {name: records.get(name) for name in chosen}
+
+    async def unclaim(self, names: Sequence[str]) -> None:
+        """Nothing to do: claims are not recorded in the file (the lock covers every member)."""
 
     async def put(self, members: Sequence[Member]) -> None:
         """Record these members in one transaction, fsynced before this returns."""
@@ -268,7 +277,7 @@ class SqliteJournal(Journal):
     def _put(connection: sqlite3.Connection, members: list[Member]) -> None:
         now = datetime.now(UTC).isoformat()
         connection.executemany(
-            f"INSERT OR REPLACE INTO gpcn_fleet_members ({_COLUMNS}) "  # noqa: S608 -- a constant
+            f"INSERT OR REPLACE INTO gpcn_fleet_members ({COLUMNS}) "  # noqa: S608 -- a constant
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 (
@@ -278,7 +287,7 @@ class SqliteJournal(Journal):
                     member.vm_id,
                     member.vm_status,
                     member.resume_token,
-                    json.dumps(dict(member.order), default=str, sort_keys=True),
+                    order_json(member),
                     member.error,
                     now,
                 )

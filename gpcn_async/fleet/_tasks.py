@@ -1,11 +1,20 @@
-"""Concurrent work of a fleet: the first error of a task group, as itself."""
+"""Concurrent work of a fleet: reports, the first error of a task group, waiting for others.
+
+Other processes sharing a journal hold claims on members; a run waits for them in pauses.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-__all__ = ["one_error"]
+from gpcn_async import PollPolicy
+
+__all__ = ["Report", "Waiting", "one_error"]
+
+Report = Callable[[str, str], object]
+"""Called with a member's name and what just happened to it (see ``Fleet``'s ``progress``)."""
 
 
 @contextmanager
@@ -21,3 +30,34 @@ def one_error() -> Iterator[None]:
     except ExceptionGroup as group:
         first = group.exceptions[0]
         raise first from first.__cause__
+
+
+class Waiting:
+    """Pauses while other processes hold the members left, given up after a spell of no progress.
+
+    The pauses follow the client's poll cadence (``interval``, growing by ``multiplier`` up to
+    ``max_interval``) and start again from ``interval`` after progress. A process that died
+    holding claims loses them after the journal's ``claim_ttl``, and a live one finishes a
+    member within the poll ``timeout``; so ``patience`` (their sum, by default) without any
+    progress means something is wrong, and the caller gives up on those members.
+    """
+
+    def __init__(self, poll: PollPolicy, patience: float) -> None:
+        self._poll = poll
+        self._patience = patience
+        self._loop = asyncio.get_running_loop()
+        self._delay = poll.interval
+        self._since = self._loop.time()
+
+    def progressed(self) -> None:
+        """Something moved: the next pause is short again, and patience starts over."""
+        self._delay = self._poll.interval
+        self._since = self._loop.time()
+
+    async def pause(self) -> bool:
+        """Sleep the next pause; False (at once) when patience has run out."""
+        if self._loop.time() - self._since > self._patience:
+            return False
+        await asyncio.sleep(self._delay)
+        self._delay = min(self._delay * self._poll.multiplier, self._poll.max_interval)
+        return True

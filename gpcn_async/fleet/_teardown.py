@@ -1,15 +1,17 @@
 """``Fleet.teardown()``: delete every member the journal or the server knows, and wait.
 
-Each round lists the fleet's VMs on the server (the truth of what is left), forgets the members
-that are gone, and deletes the rest: a VM new to the teardown in one bulk delete (its intent
-recorded first), a delete whose job was recorded by following that job, and a delete whose
-answer was lost by asking again (a 409 "being deleted" then says it is going). Killed at any
-instant and run again, it takes up where the journal says it was.
+Each round claims the members it knows, lists the fleet's VMs on the server (the truth of what
+is left), forgets the members that are gone, and deletes the rest that it claims: a VM new to
+the teardown in one bulk delete (its intent recorded first), a delete whose job was recorded by
+following that job, and a delete whose answer was lost by asking again (a 409 "being deleted"
+then says it is going). Killed at any instant and run again, it takes up where the journal
+says it was. Processes sharing a journal each delete the members they claim.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from typing import Final
 
 from gpcn_async import (
@@ -21,11 +23,10 @@ from gpcn_async import (
     NotFoundError,
     OutcomeUnknownError,
 )
-from gpcn_async.fleet._ensure import Report
 from gpcn_async.fleet._journal import Journal
 from gpcn_async.fleet._members import Member, MemberState, number_of
 from gpcn_async.fleet._server import Found, find_members, pick, wait_gone
-from gpcn_async.fleet._tasks import one_error
+from gpcn_async.fleet._tasks import Report, Waiting, one_error
 
 __all__ = ["Teardown"]
 
@@ -49,31 +50,61 @@ class Teardown:
     async def run(self) -> list[Member]:
         """Delete every member and wait until the server lists none; empty the journal.
 
+        Each round claims the members known (the journal's and the last listing's), then lists
+        the server: what it shows of a member claimed before is fresh. A name new to the
+        listing is claimed and looked at again, so that all of a round goes in one bulk delete.
+        Members other processes hold are left to them, and waited for.
+
         Returns:
             The members deleted, as the journal last knew them, in number order.
 
         Raises:
             BulkError: some members are still on the server after ``MAX_ROUNDS`` rounds (by
-                member name: the last reason); the journal keeps them for the next run.
+                member name: the last reason), or held by another process that made no
+                progress; the journal keeps them for the next run.
         """
         deleted: list[Member] = []
-        for round_number in range(MAX_ROUNDS + 1):
+        seen: set[str] = set()  # the names the last listing showed
+        waiting = Waiting(self._gpcn.poll, self._journal.claim_ttl + self._gpcn.poll.timeout)
+        rounds = 0
+        listed = False
+        while True:
             recorded = {member.name: member for member in await self._journal.members()}
+            known = sorted(set(recorded) | seen)
+            mine = await self._journal.claim(known) if known else {}
+            if listed and known and not mine:  # all held by others: no need to look yet
+                await self._pause(waiting, known)
+                continue
             found = await find_members(self._gpcn, self._fleet)
-            gone = [member for name, member in recorded.items() if name not in found]
-            await self._journal.remove([member.name for member in gone])
-            for member in gone:
-                if member.state is MemberState.DELETING:
+            new = sorted(set(found) - set(known))
+            if new:
+                mine |= await self._journal.claim(new)
+                found = await find_members(self._gpcn, self._fleet)
+            listed, seen = True, set(found)
+            gone = [name for name in mine if name not in found]
+            await self._journal.remove(gone)
+            for name in gone:
+                member = mine[name]
+                if member is not None and member.state is MemberState.DELETING:
                     deleted.append(member)
-                    self._report(member.name, "deleted")
-            if not found:
+                    self._report(name, "deleted")
+            ours = {name: vms for name, vms in found.items() if name in mine}
+            others = sorted((set(recorded) | set(found)) - set(mine))
+            if not ours and not others:
                 return sorted(deleted, key=lambda member: member.number)
-            if round_number == MAX_ROUNDS:
+            if not ours:
+                if gone:
+                    waiting.progressed()
+                await self._pause(waiting, others)
+                continue
+            if rounds == MAX_ROUNDS:
                 break
-            await self._round(recorded, found)
+            rounds += 1
+            waiting.progressed()
+            await self._round(mine, ours)
         errors = {
             name: self._errors.get(name) or GPCNError(f"{name}: still on the server")
-            for name in sorted(found)
+            for name in sorted(ours)
         }
         raise BulkError(
             f"fleet {self._fleet}: {len(errors)} members are still on the server after "
@@ -81,7 +112,20 @@ class Teardown:
             errors,
         )
 
-    async def _round(self, recorded: dict[str, Member], found: Found) -> None:
+    async def _pause(self, waiting: Waiting, others: list[str]) -> None:
+        """Wait for members other processes hold; give up when they make no progress."""
+        if await waiting.pause():
+            return
+        raise BulkError(
+            f"fleet {self._fleet}: {len(others)} members are held by other processes that "
+            f"made no progress ({', '.join(others[:5])}); run teardown() again",
+            {
+                name: GPCNError(f"{name}: held by another process that made no progress")
+                for name in others
+            },
+        )
+
+    async def _round(self, recorded: Mapping[str, Member | None], found: Found) -> None:
         """Delete what the server lists (one VM per member name), and wait for it."""
         fresh: list[Member] = []
         asked: list[Member] = []
