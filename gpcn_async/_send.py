@@ -10,9 +10,9 @@ pipeline can be tested with an in-memory sender.
 from __future__ import annotations
 
 import logging
+import math
 import urllib.request
 from collections.abc import Awaitable, Callable, Mapping
-from types import SimpleNamespace
 from typing import Any, Final, NamedTuple
 from urllib.parse import urlsplit
 
@@ -27,6 +27,9 @@ __all__ = ["MAX_CONNECT_TIMEOUT", "AiohttpSender", "Exchange", "Request", "SendE
 MAX_CONNECT_TIMEOUT: Final = 10.0
 """Connecting gets its own, shorter limit: a server that cannot be reached then fails as "not
 sent" (safe to retry, even for a create) rather than as an unknown outcome."""
+CONNECT_SHARE: Final = 0.9
+"""Under a short request limit, connecting may take this share of it: the connect limit must
+end first, or the request's own limit would report a connect that never ended as a timeout."""
 
 
 class Request(NamedTuple):
@@ -63,25 +66,6 @@ logger = logging.getLogger("gpcn_async")
 
 Sender = Callable[[Request], Awaitable[Exchange]]
 """Sends one request: returns the ``Exchange``, or raises ``SendError`` when no answer came."""
-
-
-class _Sent:
-    """Set by aiohttp's trace once a request's headers are written: it may have arrived."""
-
-    __slots__ = ("headers_sent",)
-
-    def __init__(self) -> None:
-        self.headers_sent = False
-
-
-async def _on_headers_sent(
-    _session: aiohttp.ClientSession,
-    context: SimpleNamespace,
-    _params: aiohttp.TraceRequestHeadersSentParams,
-) -> None:
-    marker = context.trace_request_ctx
-    if isinstance(marker, _Sent):
-        marker.headers_sent = True
 
 
 # A proxy that refused the tunnel answered for itself: the API never saw the request, and a
@@ -179,8 +163,12 @@ class AiohttpSender:
             raise ConfigurationError(f"session must be an aiohttp.ClientSession, got {session!r}")
         self._base_url = base_url
         self._headers = dict(headers)
+        # No rounding of deadlines to whole seconds (aiohttp's ceil_threshold): it could make
+        # both limits fall in the same second, and then the request's own limit wins.
         self._timeout = aiohttp.ClientTimeout(
-            total=timeout, sock_connect=min(timeout, MAX_CONNECT_TIMEOUT)
+            total=timeout,
+            sock_connect=min(timeout * CONNECT_SHARE, MAX_CONNECT_TIMEOUT),
+            ceil_threshold=math.inf,
         )
         self._max_connections = max_connections
         self._borrowed = session is not None
@@ -207,15 +195,12 @@ class AiohttpSender:
         if self._session is None:
             if self._borrowed:
                 raise ClientStateError("the client is closed; make a new Client to send requests")
-            trace = aiohttp.TraceConfig()
-            trace.on_request_headers_sent.append(_on_headers_sent)
             # HTTP(S)_PROXY and NO_PROXY, as httpx and requests honour them, read once here.
             proxy, proxy_auth = proxy_from_env(self._base_url) if self._trust_env else (None, None)
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=self._max_connections),
                 timeout=self._timeout,
                 middlewares=(_no_resend_middleware,),
-                trace_configs=[trace],
                 proxy=proxy,
                 proxy_auth=proxy_auth,
             )
@@ -233,8 +218,6 @@ class AiohttpSender:
         if session is None or session.closed:
             what = "the client" if not self._borrowed else "the aiohttp session passed as session="
             raise TransportError(f"{request.method} {request.path}: {what} was closed meanwhile")
-        # Only the owned session traces when headers were written; a borrowed one cannot.
-        sent = None if self._borrowed else _Sent()
         failure: SendError | None = None
         try:
             # raise_for_status and auto_decompress are given per request because a borrowed
@@ -249,23 +232,18 @@ class AiohttpSender:
                 allow_redirects=False,
                 raise_for_status=False,
                 auto_decompress=True,
-                trace_request_ctx=sent,
             ) as response:
                 return Exchange(response.status, response.headers, await response.read())
         except (aiohttp.ClientError, TimeoutError) as exc:
-            failure = self._failure(exc, sent)
+            failure = self._failure(exc)
         # Raised outside the except block, so that aiohttp's exception does not become its
         # __context__: some of them show the request headers, and so the API key.
         raise failure
 
-    def _failure(self, exc: BaseException, sent: _Sent | None) -> SendError:
+    def _failure(self, exc: BaseException) -> SendError:
         if isinstance(exc, _ConnectionDropped):
             exc = exc.original
         kind = _classify(exc)
-        if sent is not None and not sent.headers_sent and kind is not _resend.FailureKind.FATAL:
-            # Not a byte of the request was written (e.g. the time ran out while connecting):
-            # the server cannot have acted on it, whatever aiohttp's exception says.
-            kind = _resend.FailureKind.NOT_SENT
         if isinstance(exc, aiohttp.ClientResponseError) and kind is _resend.FailureKind.LOST:
             # Its str() leads with aiohttp's parser code (400), which reads like the server's.
             text = f"the answer was not valid HTTP ({_describe(exc, self._secrets, exc.message)})"

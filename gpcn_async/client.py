@@ -50,6 +50,8 @@ class Client:
         base_url: the API's base URL; defaults to ``GPCN_BASE_URL``, then
             ``https://api.gpcn.com/v1``. Plain ``http://`` is accepted for loopback hosts only.
         timeout: seconds allowed for each request attempt (not for a whole job wait).
+            Connecting has its own limit, 10 s (nine tenths of a timeout under 11 s): a server
+            that cannot be reached fails as "not sent", safe to retry even for a create.
         max_connections: how many requests may be in flight at once.
         retry: how failed requests are retried (see ``RetryPolicy``).
         poll: how jobs are polled (see ``PollPolicy``).
