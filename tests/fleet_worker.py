@@ -21,7 +21,8 @@ Without a kill the script runs to the end: exit status 0, or 1 with the error on
 
 JOURNAL may be a ``postgresql://`` URL, shared by several workers at once (``--claim-ttl``
 sets the journal's). ``--report`` prints, at the end, one line of JSON: the members this
-process ordered and deleted itself, and the VMs ``ensure()`` returned (``[name, id]``).
+process ordered and deleted itself, how many job polls it sent, and the VMs ``ensure()``
+returned (``[name, id]``).
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ class Cue:
         self.moment, self.count = moment, int(count)
         self.seen: Counter[str] = Counter()
         self.did: dict[str, list[str]] = {"ordering": [], "deleting": []}
+        self.polls = 0  # job polls this process sent
 
     def came(self, moment: str) -> None:
         """Note that ``moment`` came; SIGKILL this process if it is the chosen one."""
@@ -79,6 +81,7 @@ class Cue:
             params: aiohttp.TraceRequestStartParams,
         ) -> None:
             if params.method == "POST" and params.url.path.endswith("/resource/jobs"):
+                self.polls += 1
                 self.came("wait")
 
         async def ended(
@@ -128,7 +131,7 @@ async def run(args: argparse.Namespace) -> None:
         else:
             await fleet.teardown()
         if args.report:
-            report = {**cue.did, "vms": [[vm.name, vm.id] for vm in vms]}
+            report = {**cue.did, "polls": cue.polls, "vms": [[vm.name, vm.id] for vm in vms]}
             print(json.dumps(report), flush=True)
 
 

@@ -152,7 +152,10 @@ def names_on_server(log: dict[str, Any]) -> list[str]:
 async def test_three_processes_ensure_one_fleet_and_each_member_is_ordered_once(
     server: Server, postgres_url: str
 ) -> None:
-    """Three ensure(12) at once: 12 VMs, each ordered once, the work split, the same result."""
+    """Three ensure(12) at once: 12 VMs, each ordered once, the work split, the same result.
+
+    The accepted orders are followed by one process, the fleet's watcher: the others poll no job.
+    """
     runs = await workers(server, postgres_url, "ensure", str(COUNT), kills=[None] * 3)
     log = await server.log()
     assert accepted_creates(log) == Counter(EXPECTED)
@@ -161,6 +164,7 @@ async def test_three_processes_ensure_one_fleet_and_each_member_is_ordered_once(
     ordered = [run.report["ordering"] for run in runs]
     assert sorted(name for names in ordered for name in names) == EXPECTED  # nobody twice
     assert sum(1 for names in ordered if names) >= 2  # the members were shared out
+    assert sorted(run.report["polls"] > 0 for run in runs) == [False, False, True]
     results = {json.dumps(run.report["vms"]) for run in runs}
     assert len(results) == 1  # every process returned the same 12 VMs
     assert [name for name, _ in runs[0].report["vms"]] == EXPECTED

@@ -5,8 +5,11 @@ order, then lists the fleet on the server: taken after the claims, the listing i
 them, and each is planned from its record and the listing. Each time one of its orders has gone
 out, the run claims the next member, so processes sharing a journal split the work. A member
 claimed later is decided from its record as the claim found it: an order nobody recorded an
-answer to is looked up by name first. Members other processes hold are waited for in the
-journal; those they made ready come from one last listing.
+answer to is looked up by name first. Accepted orders are handed over in the journal and
+followed together once every order is out, by one process, the fleet's watcher (``Watcher``):
+as within one client, where orders go ahead of job polls, but with one poller for all the
+processes. Members other processes hold are waited for in the journal; those they made ready
+come from one last listing.
 """
 
 from __future__ import annotations
@@ -17,11 +20,12 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from gpcn_async import BulkError, Client, GPCNError, GpuVm, InvalidRequestError
-from gpcn_async.fleet._bring_up import BringUp, found, ready
+from gpcn_async.fleet._bring_up import BringUp, HandedOver, found, ready
 from gpcn_async.fleet._journal import Journal
 from gpcn_async.fleet._members import Member, MemberState, member_name
 from gpcn_async.fleet._server import Found, find_members, is_creating, pick
 from gpcn_async.fleet._tasks import Report, Waiting, one_error
+from gpcn_async.fleet._watcher import Watcher
 
 __all__ = ["Ensure"]
 
@@ -78,13 +82,24 @@ class Ensure:
         self._fleet = journal.fleet
         self._concurrency = concurrency
         self._report = report
+        self._watcher = Watcher(journal)
         self._steps = BringUp(
-            gpcn, journal, order, concurrency=concurrency, report=report, sent=self._sent
+            gpcn,
+            journal,
+            order,
+            concurrency=concurrency,
+            report=report,
+            sent=self._sent,
+            watching=lambda: self._following,
         )
         self._start: dict[str, Member] = {}  # the journal as this run found it
         self._found: Found = {}  # the listing taken after the first claims
         self._outcomes: dict[str, Outcome] = {}
         self._mine: set[str] = set()  # claimed by this run
+        self._handed: set[str] = set()  # accepted orders left for the watcher to follow
+        self._following = False  # this run is the watcher, and every order is out
+        self._placing: set[str] = set()  # orders of this run that may yet be handed over
+        self._placed = asyncio.Event()  # set when one of those ended
         self._elsewhere: dict[str, Member] = {}  # made ready by other processes
         self._unsent: set[str] = set()  # claimed for an order not sent yet
         self._room = asyncio.Event()  # set when one of those was sent
@@ -113,6 +128,7 @@ class Ensure:
             async with asyncio.TaskGroup() as group:
                 await self._launch(group, plan)
                 group.create_task(self._feed(group, names))
+        await self._watcher.let_go()
         await self._collect_elsewhere()
         failures = {
             name: outcome
@@ -196,8 +212,12 @@ class Ensure:
         for name in settled:
             self._sent(name)
         await self._journal.unclaim(list(plan.outcomes))
-        for member in plan.resume:
-            group.create_task(self._finish(member.name, self._steps.resume(member)))
+        if plan.resume and not self._following:
+            await self._hand_over([member.name for member in plan.resume])
+        else:
+            for member in plan.resume:
+                group.create_task(self._finish(member.name, self._steps.resume(member)))
+        self._placing.update(member.name for member in [*plan.order, *plan.look])
         for member in plan.order:
             group.create_task(self._finish(member.name, self._steps.bring_up(member)))
         for member in plan.look:
@@ -207,13 +227,27 @@ class Ensure:
         if plan.waiting:
             group.create_task(self._settle(plan.waiting))
 
-    async def _finish(self, name: str, steps: Awaitable[Outcome]) -> None:
-        """Keep a member's outcome and let go of its claim."""
+    async def _finish(self, name: str, steps: Awaitable[Outcome | HandedOver]) -> None:
+        """Keep a member's outcome (or hand its accepted order over) and let go of its claim."""
         try:
-            self._outcomes[name] = await steps
+            outcome = await steps
         finally:
             self._sent(name)
-        await self._journal.unclaim([name])
+        try:
+            if isinstance(outcome, HandedOver):
+                await self._hand_over([name])
+            else:
+                self._outcomes[name] = outcome
+                await self._journal.unclaim([name])
+        finally:
+            self._placing.discard(name)
+            self._placed.set()
+
+    async def _hand_over(self, names: list[str]) -> None:
+        """Leave these claimed members' accepted orders for the watcher to follow."""
+        await self._journal.unclaim(names)
+        self._mine.difference_update(names)
+        self._handed.update(names)
 
     async def _settle(self, waiting: dict[str, Member]) -> None:
         """Wait for members found being created; keep their outcomes, let go of their claims."""
@@ -227,7 +261,10 @@ class Ensure:
             self._room.set()
 
     async def _feed(self, group: asyncio.TaskGroup, names: list[str]) -> None:
-        """Claim the next members as orders go out; wait for those other processes hold."""
+        """Claim the next members as orders go out; wait for those other processes hold.
+
+        Once every order is out, the watcher follows the accepted ones; the others wait for it.
+        """
         waiting = Waiting(self._gpcn.poll, self._journal.claim_ttl + self._gpcn.poll.timeout)
         while True:
             todo = [
@@ -236,33 +273,56 @@ class Ensure:
                 if name not in self._mine
                 and name not in self._outcomes
                 and name not in self._elsewhere
+                and name not in self._handed
             ]
-            if not todo:
-                return
-            room = self._concurrency - len(self._unsent)
-            if room <= 0:
-                self._room.clear()
-                await self._room.wait()
+            if not todo and not self._handed:
+                if not self._placing:
+                    return
+                self._placed.clear()  # this run's own orders may still be handed over
+                await self._placed.wait()
                 continue
-            claimed = await self._journal.claim(todo, limit=room)
-            for name, record in claimed.items():
-                self._mine.add(name)
-                plan = self._take(name, record)
-                if plan.order or plan.look or plan.resume:  # it may send an order
-                    self._unsent.add(name)
-                await self._launch(group, plan)
-                if not (plan.order or plan.look or plan.resume or plan.waiting or plan.outcomes):
-                    await self._journal.unclaim([name])  # finished elsewhere: nothing to do
-            if len(claimed) == len(todo[:room]):
-                waiting.progressed()
-                continue
-            # Other processes hold the rest: see what they did, then pause.
+            claimed: dict[str, Member | None] = {}
+            if todo:
+                room = self._concurrency - len(self._unsent)
+                if room <= 0:
+                    self._room.clear()
+                    await self._room.wait()
+                    continue
+                claimed = await self._journal.claim(todo, limit=room)
+                for name, record in claimed.items():
+                    await self._start_on(group, name, record)
+                if len(claimed) == len(todo[:room]):
+                    waiting.progressed()
+                    continue
+            elif self._following or await self._watcher.take():
+                # A watcher that died leaves its part to take, once its claim expired.
+                self._following = True
+                claimed = await self._journal.claim(sorted(self._handed))
+                self._handed.difference_update(claimed)
+                for name, record in claimed.items():
+                    await self._start_on(group, name, record)
+                if claimed:
+                    waiting.progressed()
+                    continue
+            # Other processes hold the rest, or follow what this one handed over.
             records = {member.name: member for member in await self._journal.members()}
-            if self._done_elsewhere(records, todo) or claimed:
+            waited = [*todo, *sorted(self._handed)]
+            if self._done_elsewhere(records, waited) or claimed:
                 waiting.progressed()
+            self._handed.difference_update([*self._outcomes, *self._elsewhere])
             if not await waiting.pause():
-                self._give_up([name for name in todo if name not in self._mine])
+                self._give_up([name for name in waited if name not in self._mine])
                 return
+
+    async def _start_on(self, group: asyncio.TaskGroup, name: str, record: Member | None) -> None:
+        """Plan a member just claimed and launch its work (or let go of it if there is none)."""
+        self._mine.add(name)
+        plan = self._take(name, record)
+        if plan.order or plan.look:  # it may send an order soon
+            self._unsent.add(name)
+        await self._launch(group, plan)
+        if not (plan.order or plan.look or plan.resume or plan.waiting or plan.outcomes):
+            await self._journal.unclaim([name])  # finished elsewhere: nothing to do
 
     def _take(self, name: str, record: Member | None) -> _Plan:
         """Plan a member claimed after the listing, from its record as the claim found it."""

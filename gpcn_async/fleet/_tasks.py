@@ -8,10 +8,15 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Final
 
 from gpcn_async import PollPolicy
 
-__all__ = ["Report", "Waiting", "one_error"]
+__all__ = ["MAX_PAUSE", "Report", "Waiting", "one_error"]
+
+MAX_PAUSE: Final = 1.0
+"""The longest pause between two looks at the journal: a look costs no API request, and a
+process waiting for its peers should end soon after they do."""
 
 Report = Callable[[str, str], object]
 """Called with a member's name and what just happened to it (see ``Fleet``'s ``progress``)."""
@@ -36,10 +41,11 @@ class Waiting:
     """Pauses while other processes hold the members left, given up after a spell of no progress.
 
     The pauses follow the client's poll cadence (``interval``, growing by ``multiplier`` up to
-    ``max_interval``) and start again from ``interval`` after progress. A process that died
-    holding claims loses them after the journal's ``claim_ttl``, and a live one finishes a
-    member within the poll ``timeout``; so ``patience`` (their sum, by default) without any
-    progress means something is wrong, and the caller gives up on those members.
+    ``max_interval``, never over ``MAX_PAUSE``) and start again from ``interval`` after
+    progress. A process that died holding claims loses them after the journal's ``claim_ttl``,
+    and a live one finishes a member within the poll ``timeout``; so ``patience`` (their sum,
+    by default) without any progress means something is wrong, and the caller gives up on
+    those members.
     """
 
     def __init__(self, poll: PollPolicy, patience: float) -> None:
@@ -59,5 +65,5 @@ class Waiting:
         if self._loop.time() - self._since > self._patience:
             return False
         await asyncio.sleep(self._delay)
-        self._delay = min(self._delay * self._poll.multiplier, self._poll.max_interval)
+        self._delay = min(self._delay * self._poll.multiplier, self._poll.max_interval, MAX_PAUSE)
         return True
