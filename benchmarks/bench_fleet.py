@@ -101,9 +101,9 @@ async def until_done(
 async def measure(case: str, args: Any, kills: int, rng: random.Random) -> Row:
     """Ensure then tear down a fleet of ``args.vms`` on a fresh fake, with ``kills`` SIGKILLs."""
     # Seconds after a run starts (0.3 s of it is the interpreter starting): ensure runs for
-    # about 10 s under the default rate limit, a teardown about 1.5 s (its jobs take 1 s),
-    # so all kills but one land in ensure runs, and one in the teardown.
-    ensure_kills = [rng.uniform(0.5, 2.5) for _ in range(kills - 1)]
+    # about 2 s under the default rate limit (its jobs take 1 s), a teardown about 1.5 s, so
+    # all kills but one land in ensure runs, and one in the teardown.
+    ensure_kills = [rng.uniform(0.35, 0.9) for _ in range(kills - 1)]
     teardown_kills = [rng.uniform(0.4, 0.8)][:kills]
     async with FakeGPCN(
         job_duration=args.job_seconds, rate_limit=args.rate_limit, rate_window=args.rate_window
@@ -210,8 +210,8 @@ def main() -> None:
             "Kills are SIGKILLs at seeded random times (ensure first, then teardown), each "
             "followed by a new run of the same command, until one finishes. A duplicate would "
             "be a second VM with a member's name; 'VMs created' counts every create that "
-            "made a VM. A run after a kill reads the fleet in one listing, which also spares "
-            "the GET of each VM found ready, so the extra requests can be fewer than none."
+            "made a VM. A run after a kill reads the fleet in one listing, which also serves "
+            "the VMs found ready, so the extra requests can be fewer than none."
         ),
     )
     reason = missing()

@@ -78,6 +78,17 @@ async def test_ensure_again_sends_no_order_and_one_listing(
     assert [(r.method, r.path) for r in fake.requests] == [("GET", "/resource/gpu")]
 
 
+async def test_created_members_are_read_together_from_a_listing_not_one_get_each(
+    fake: FakeGPCN, gpcn: Client, tmp_path: Path
+) -> None:
+    """The VMs of members whose jobs ended together come from one listing, with no GET per VM."""
+    vms = await fleet_of(gpcn, tmp_path).ensure(6, **ORDER)
+    assert {vm.id for vm in vms} == set(fake.vms)
+    reads = [r.path for r in fake.requests if r.method == "GET" and r.path != "/resource/gpu"]
+    assert [path for path in reads if path != "/resource/gpu/inventory"] == []
+    assert fake.count("GET", "/resource/gpu") < len(vms)  # listings, not one per member
+
+
 async def test_ensure_grows_and_never_deletes_members_beyond_count(
     fake: FakeGPCN, gpcn: Client, tmp_path: Path
 ) -> None:

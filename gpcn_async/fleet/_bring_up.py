@@ -25,7 +25,7 @@ from gpcn_async import (
 )
 from gpcn_async.fleet._journal import Journal
 from gpcn_async.fleet._members import Member, MemberState
-from gpcn_async.fleet._server import is_creating, pick, settle
+from gpcn_async.fleet._server import CreatedVms, is_creating, pick, settle
 from gpcn_async.fleet._tasks import Report
 
 __all__ = ["HANDED_OVER", "MAX_UNKNOWN_ORDERS", "BringUp", "HandedOver", "found", "ready"]
@@ -76,6 +76,7 @@ class BringUp:
         self._report = report
         self._sent = sent
         self._watching = watching
+        self._created = CreatedVms(gpcn, journal.fleet)
 
     @property
     def order(self) -> dict[str, Any]:
@@ -163,9 +164,17 @@ class BringUp:
             return ordered, job
 
     async def _wait(self, member: Member, job: Job[GpuVm]) -> Outcome | None:
-        """Wait for the member's create job: its VM, its error, or None if the job is lost."""
+        """Wait for the member's create job: its VM, its error, or None if the job is lost.
+
+        The job is followed for its status only: its VM is read with those of the members
+        whose jobs ended at the same time (``CreatedVms``), not with a GET of its own.
+        """
         try:
-            vm = await job
+            if job.id is None:  # answered at once, VM and all
+                vm: GpuVm | None = await job
+            else:
+                status = await self._gpcn.jobs.attach(job.id)
+                vm = await self._created.read(member.name, status.resource_id or job.resource_id)
         except (JobFailedError, JobCancelledError) as error:
             await self.failed(member, error)
             return error
@@ -176,6 +185,9 @@ class BringUp:
         except GPCNError as error:  # a passing failure: the job goes on, the next run resumes it
             self._report(member.name, f"not ready: {error}")
             return error
+        if vm is None:  # the job named no VM, and none bears the name yet
+            self._report(member.name, "created, but not listed: looking it up by name")
+            return None
         await self._journal.put([ready(member, vm)])
         self._report(member.name, f"ready ({vm.status})")
         return vm

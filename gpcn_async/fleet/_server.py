@@ -2,20 +2,31 @@
 
 A VM found by name has no job to follow (the answer that named the job was lost), so whether it
 is still being created, or gone, is read from the VM list: one listing (a request per 100 VMs)
-answers for every member waited on, on the client's poll cadence.
+answers for every member waited on, on the client's poll cadence. The VMs of members whose
+create jobs ended are read together the same way (``CreatedVms``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Final
 
-from gpcn_async import Client, GpuVm, PollPolicy
+from gpcn_async import Client, GPCNError, GpuVm, PollPolicy
 from gpcn_async.fleet._members import number_of
 
-__all__ = ["CREATING", "Found", "find_members", "is_creating", "pick", "settle", "wait_gone"]
+__all__ = [
+    "CREATING",
+    "CreatedVms",
+    "Found",
+    "find_members",
+    "is_creating",
+    "pick",
+    "settle",
+    "wait_gone",
+]
 
 logger = logging.getLogger("gpcn_async.fleet")
 
@@ -24,6 +35,8 @@ CREATING: Final = frozenset({"provisioning", "creating", "pending"})
 
 Found = dict[str, list[GpuVm]]
 """The fleet's VMs on the server by member name (more than one only if made elsewhere)."""
+PAGE: Final = 100
+"""VMs per page of a listing (``gpu.list()``'s page size)."""
 
 
 def is_creating(vm: GpuVm) -> bool:
@@ -116,3 +129,72 @@ async def wait_gone(gpcn: Client, fleet: str, vm_ids: Iterable[str]) -> set[str]
         found = await find_members(gpcn, fleet)
         left &= {vm.id for vms in found.values() for vm in vms}
     return left
+
+
+class CreatedVms:
+    """The VMs of members whose create jobs succeeded, read together rather than one GET each.
+
+    One poll answer ends many jobs at once; their members ask here in the same moment, and one
+    listing of the fleet (a request per 100 VMs) answers them all. When they are fewer than the
+    listing's pages, each is read with a GET instead. A VM the listing does not show yet is read
+    with a GET too.
+
+    Args:
+        gpcn: the client.
+        fleet: the fleet's name.
+    """
+
+    def __init__(self, gpcn: Client, fleet: str) -> None:
+        self._gpcn = gpcn
+        self._fleet = fleet
+        self._pages = 1  # of the last listing: a first round lists whatever it costs
+        self._wanted: dict[str, str | None] = {}  # member name: VM id, if the job named it
+        self._read: dict[str, GpuVm | GPCNError | None] = {}
+        self._lock = asyncio.Lock()
+
+    async def read(self, name: str, vm_id: str | None) -> GpuVm | None:
+        """The member's VM, its create job having succeeded (``vm_id``: the job's resource).
+
+        Returns:
+            The VM; None when the job named none and the listing does not show the member.
+
+        Raises:
+            NotFoundError: the VM the job named is not on the server (any more).
+            GPCNError: reading failed (the listing or the GET).
+        """
+        self._read.pop(name, None)  # left by a reader of this member that was cancelled
+        self._wanted[name] = vm_id
+        await asyncio.sleep(0)  # the members woken by the same poll answer ask here first
+        async with self._lock:
+            if name not in self._read:  # not read by a round that ran while this one waited
+                self._read.update(await self._round(dict(self._wanted)))
+                for asked in self._read:
+                    self._wanted.pop(asked, None)
+        outcome = self._read.pop(name)
+        if isinstance(outcome, GPCNError):
+            raise outcome
+        return outcome
+
+    async def _round(self, wanted: dict[str, str | None]) -> dict[str, GpuVm | GPCNError | None]:
+        read: dict[str, GpuVm | GPCNError | None] = {}
+        if len(wanted) >= self._pages:
+            try:
+                found = await find_members(self._gpcn, self._fleet)
+            except GPCNError as error:
+                return dict.fromkeys(wanted, error)
+            self._pages = max(1, math.ceil(sum(map(len, found.values())) / PAGE))
+            for name, vm_id in wanted.items():
+                vm = pick(found.get(name, []), vm_id)
+                if vm is not None and (vm_id is None or vm.id == vm_id):
+                    read[name] = vm
+        for name, vm_id in wanted.items():
+            if name in read:
+                continue
+            if vm_id is None:
+                read[name] = None
+                continue
+            try:
+                read[name] = await self._gpcn.gpu.get(vm_id)
+            except GPCNError as error:
+                read[name] = error
+        return read
