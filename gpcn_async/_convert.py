@@ -114,15 +114,6 @@ def _decode(data: Any, cls: type[T], what: str, path: str = "data", *, secret: b
 # The converter.
 
 
-def _or_none(hook: Callable[[Any, Any], Any], leaf: type) -> Callable[[Any, Any], Any]:
-    """The structure hook of an optional leaf: None, or what the leaf's own hook makes of it."""
-
-    def structure(value: Any, _: Any) -> Any:
-        return None if value is None else hook(value, leaf)
-
-    return structure
-
-
 def _camel(name: str) -> str:
     head, *rest = name.split("_")
     return head + "".join(part.capitalize() for part in rest)
@@ -172,7 +163,7 @@ for _primitive in (str, int, bool):
 _converter.register_structure_hook(datetime, _shapes.timestamp)
 for _leaf, _hook in ((str, _shapes.exact), (int, _shapes.exact), (datetime, _shapes.timestamp)):
     # An optional leaf is None or the leaf, straight: cattrs would look its hook up each time.
-    _converter.register_structure_hook(_leaf | None, _or_none(_hook, _leaf))
+    _converter.register_structure_hook(_leaf | None, _shapes.or_none(_hook, _leaf))
 _converter.register_structure_hook_factory(_shapes.is_list, _shapes.strict_list_factory)
 configure_union_passthrough(int | str | None, _converter)
 
