@@ -36,12 +36,12 @@ from cattrs.strategies import configure_union_passthrough
 
 from gpcn_async import _shapes
 from gpcn_async._dialects import (
-    AVAILABILITY_FIELDS,
-    DATACENTER_FIELDS,
-    SERIES_FIELDS,
-    VM_FIELDS,
-    Fields,
+    DATACENTER_PLACES,
+    SERIES_PLACES,
+    VM_PLACES,
+    Places,
     canonical,
+    canonical_availability,
     canonical_bulk_result,
     canonical_job,
     gpu_counts_as_list,
@@ -114,11 +114,6 @@ def _decode(data: Any, cls: type[T], what: str, path: str = "data", *, secret: b
 # The converter.
 
 
-def _or_none(hook: Callable[[Any, Any], Any], leaf: type, value: Any, _: Any) -> Any:
-    """Structure hook for an optional leaf: None, or what the leaf's own hook makes of it."""
-    return None if value is None else hook(value, leaf)
-
-
 def _camel(name: str) -> str:
     head, *rest = name.split("_")
     return head + "".join(part.capitalize() for part in rest)
@@ -142,23 +137,22 @@ def _overrides(cls: type[Any], special: Mapping[str, Any]) -> dict[str, Any]:
 def _register(
     cls: type[T],
     what: str,
-    fields: Fields | None = None,
+    places: Places | None = None,
     *,
     normalise: Callable[[Any], dict[str, Any]] | None = None,
     **special: Any,
 ) -> None:
     """Generate and register the structure hook of ``cls``: canonical form, then its fields.
 
-    The canonical form comes from ``fields`` (a table of ``_dialects``) or, for the objects
+    The canonical form comes from ``places`` (a table of ``_dialects``) or, for the objects
     that need more, from a ``normalise`` function of ``_dialects``.
     """
     structure_fields = make_dict_structure_fn(cls, _converter, **_overrides(cls, special))
-
-    def to_canonical(obj: Any) -> dict[str, Any]:
-        return canonical(obj, fields or {}, what)
+    if normalise is None:
+        normalise = functools.partial(canonical, places=places or {}, what=what)
 
     def structure(obj: Any, _: Any) -> T:
-        return structure_fields((normalise or to_canonical)(obj), cls)
+        return structure_fields(normalise(obj), cls)
 
     _converter.register_structure_hook(cls, structure)
 
@@ -169,7 +163,7 @@ for _primitive in (str, int, bool):
 _converter.register_structure_hook(datetime, _shapes.timestamp)
 for _leaf, _hook in ((str, _shapes.exact), (int, _shapes.exact), (datetime, _shapes.timestamp)):
     # An optional leaf is None or the leaf, straight: cattrs would look its hook up each time.
-    _converter.register_structure_hook(_leaf | None, functools.partial(_or_none, _hook, _leaf))
+    _converter.register_structure_hook(_leaf | None, _shapes.or_none(_hook, _leaf))
 _converter.register_structure_hook_factory(_shapes.is_list, _shapes.strict_list_factory)
 configure_union_passthrough(int | str | None, _converter)
 
@@ -180,7 +174,7 @@ _register(GpuCountOffer, "a GPU count", skus="availableSkus")
 _register(
     Datacenter,
     "a datacenter",
-    DATACENTER_FIELDS,
+    DATACENTER_PLACES,
     region="regionName",
     country="countryName",
     country_code="countryAbbreviation",
@@ -199,14 +193,14 @@ def _gpu_counts(value: Any, _: Any) -> list[GpuCountOffer]:
 _register(
     DatacenterAvailability,
     "a datacenter's availability",
-    AVAILABILITY_FIELDS,
+    normalise=canonical_availability,
     gpu_counts=override(rename="gpuCounts", struct_hook=_gpu_counts),
 )
-_register(GpuSeries, "a GPU series", SERIES_FIELDS)
+_register(GpuSeries, "a GPU series", SERIES_PLACES)
 _register(InventoryError, "an inventory error")
 _register(Inventory, "an inventory")
 _register(PageMeta, "page metadata")
-_register(GpuVm, "a GPU VM", VM_FIELDS)
+_register(GpuVm, "a GPU VM", VM_PLACES)
 _register(
     SshKey, "an SSH key", private_key=override(rename="privateKey", struct_hook=_shapes.secret_text)
 )

@@ -1,8 +1,8 @@
 """The two wire dialects in tables: where each field may be found, and what a job's state is.
 
 Pure: dicts in, dicts out. The *canonical* form of an object is the reference dialect's flat
-camelCase (the live service follows the reference); a table per model says where each canonical
-key may be found in either dialect, and ``canonical()`` copies the object into that form. The
+camelCase (the live service follows the reference); a table per model says where the other
+dialect puts each value, and ``canonical()`` copies the object into that form. The
 converter (``_convert``) then maps canonical keys onto model fields.
 
 Everything that decides a job's state lives in one ordered table, ``JOB_STATES`` (as h11 keeps
@@ -17,14 +17,16 @@ from typing import Any, Final
 from gpcn_async.models import JobState
 
 __all__ = [
-    "AVAILABILITY_FIELDS",
-    "DATACENTER_FIELDS",
-    "JOB_FIELDS",
+    "AVAILABILITY_DATACENTER",
+    "DATACENTER_PLACES",
+    "JOB_PLACES",
     "JOB_STATES",
-    "SERIES_FIELDS",
-    "VM_FIELDS",
+    "SERIES_PLACES",
+    "VM_PLACES",
+    "Places",
     "ShapeError",
     "canonical",
+    "canonical_availability",
     "canonical_bulk_result",
     "canonical_job",
     "gpu_counts_as_list",
@@ -32,49 +34,53 @@ __all__ = [
     "kind",
 ]
 
-Fields = Mapping[str, tuple[str, ...]]
-"""Canonical key (a dotted path) -> where else it may be found (dotted paths, tried in order)."""
+Places = Mapping[str, str | Mapping[str, str]]
+"""Where the other dialect puts a value -> its canonical key. A nested table stands for a
+nested object: each of its keys -> the canonical key it gives."""
 
-VM_FIELDS: Final[Fields] = {
-    "ip": ("publicIp",),
-    "jupyterUrl": ("jupyterLabUrl",),
-    "gpuCount": ("configuration.gpuCount",),
-    "seriesId": ("series.id",),
-    "seriesCode": ("series.code", "configuration.code"),
-    "seriesName": ("series.name", "configuration.name"),
-    "skuCode": ("configuration.skuCode",),
-    "datacenterId": ("datacenter.id",),
-    "datacenterName": ("datacenter.name",),
+VM_PLACES: Final[Places] = {
+    "publicIp": "ip",
+    "jupyterLabUrl": "jupyterUrl",
+    "series": {"id": "seriesId", "code": "seriesCode", "name": "seriesName"},
+    "configuration": {
+        "gpuCount": "gpuCount",
+        "code": "seriesCode",
+        "name": "seriesName",
+        "skuCode": "skuCode",
+    },
+    "datacenter": {"id": "datacenterId", "name": "datacenterName"},
 }
-"""GPU VM. Guide: publicIp, jupyterLabUrl, series{id,name,code}; reference: configuration{...}."""
+"""GPU VM. Guide: publicIp, jupyterLabUrl, series{id,name,code}; reference: configuration{...},
+datacenter{id,name}. The series' code and name come before the configuration's."""
 
-SERIES_FIELDS: Final[Fields] = {
-    "id": ("seriesId",),
-    "name": ("seriesName",),
-    "code": ("seriesCode",),
+SERIES_PLACES: Final[Places] = {
+    "seriesId": "id",
+    "seriesName": "name",
+    "seriesCode": "code",
 }
 """Inventory series. Guide: seriesId, seriesName, seriesCode; reference: id, name, code."""
 
-AVAILABILITY_FIELDS: Final[Fields] = {
-    "datacenter.id": ("datacenterId",),
-    "datacenter.name": ("datacenterName",),
-    "datacenter.code": ("datacenterCode",),
+AVAILABILITY_DATACENTER: Final[Mapping[str, str]] = {
+    "datacenterId": "id",
+    "datacenterName": "name",
+    "datacenterCode": "code",
 }
-"""Inventory availability (both dialects): the datacenter's flat keys become one object."""
+"""Inventory availability (both dialects): flat keys of its datacenter -> their keys in the
+canonical form's ``datacenter`` object."""
 
-DATACENTER_FIELDS: Final[Fields] = {
-    "regionName": ("region",),
-    "countryName": ("country",),
-    "countryAbbreviation": ("countryAbbr",),
+DATACENTER_PLACES: Final[Places] = {
+    "region": "regionName",
+    "country": "countryName",
+    "countryAbbr": "countryAbbreviation",
 }
 """Datacenter. The data-center list's rows say regionName, countryName, countryAbbreviation;
 the summary nested in GPU VMs says region, country, countryAbbr (gpcn-api-account.md §4.2)."""
 
-JOB_FIELDS: Final[Fields] = {
-    "jobId": ("id",),
-    "progressPercentage": ("progress",),
-    "errorMessage": ("error",),
-    "stage": ("status",),
+JOB_PLACES: Final[Places] = {
+    "id": "jobId",
+    "progress": "progressPercentage",
+    "error": "errorMessage",
+    "status": "stage",
 }
 """Job. Guide: id, progress, error, status; reference: jobId, progressPercentage, ..., stage."""
 
@@ -139,55 +145,52 @@ def job_state(job: Mapping[str, Any]) -> JobState:
     return JobState.RUNNING if stated else JobState.PENDING
 
 
-def _get(obj: dict[str, Any], dotted: str) -> Any:
-    """The value at a dotted path, None when absent; a non-object on the way is a ShapeError."""
-    if "." not in dotted:
-        return obj.get(dotted)  # most keys are plain ones
-    value: Any = obj
-    keys = dotted.split(".")
-    for depth, key in enumerate(keys):
-        if value is None:
-            return None
-        if not isinstance(value, dict):  # JSON objects are dicts: no need for Mapping's ABC
-            raise ShapeError(
-                f"expected {'.'.join(keys[:depth])} to be an object, got {kind(value)}"
-            )
-        value = value.get(key)
-    return value
+def canonical(obj: Any, places: Places, what: str) -> dict[str, Any]:
+    """Check that ``obj`` is a JSON object; return a copy in the canonical form ``places`` say.
 
-
-def _put(obj: dict[str, Any], dotted: str, value: Any) -> None:
-    """Set a dotted path in ``obj``, copying (never changing) the nested objects on the way."""
-    if "." not in dotted:
-        obj[dotted] = value
-        return
-    *parents, last = dotted.split(".")
-    for key in parents:
-        child = obj.get(key)
-        copy = dict(child) if isinstance(child, dict) else {}
-        obj[key] = copy
-        obj = copy
-    obj[last] = value
-
-
-def canonical(obj: Any, fields: Fields, what: str) -> dict[str, Any]:
-    """Check that ``obj`` is a JSON object; return a copy in the canonical form ``fields`` say.
-
-    A canonical key the object has (not null) is kept; otherwise the first of its other places
-    that holds a value gives it. ``obj`` itself is never changed.
+    A canonical key the object has (not null) is kept; otherwise the first place, in the
+    table's order, that holds a value gives it. ``obj`` itself is never changed.
     """
     if not isinstance(obj, dict):
         raise ShapeError(f"expected {what} as an object, got {kind(obj)}")
     result = dict(obj)
-    for key, sources in fields.items():
-        if _get(result, key) is not None:
+    for place, key in places.items():
+        value = obj.get(place)
+        if value is None:
             continue
-        for source in sources:
-            value = _get(obj, source)
-            if value is not None:
-                _put(result, key, value)
-                break
+        if isinstance(key, str):
+            if result.get(key) is None:
+                result[key] = value
+            continue
+        # A nested object is looked into only for the keys still missing.
+        for inner, inner_key in key.items():
+            if result.get(inner_key) is not None:
+                continue
+            if not isinstance(value, dict):  # JSON objects are dicts: no need for Mapping's ABC
+                raise ShapeError(f"expected {place} to be an object, got {kind(value)}")
+            found = value.get(inner)
+            if found is not None:
+                result[inner_key] = found
     return result
+
+
+def canonical_availability(obj: Any) -> dict[str, Any]:
+    """An inventory availability entry in canonical form: its datacenter as one object.
+
+    The datacenter's keys come flat (``AVAILABILITY_DATACENTER``); a key the ``datacenter``
+    object has (not null) is kept. Neither ``obj`` nor its ``datacenter`` is changed.
+    """
+    entry = canonical(obj, {}, "a datacenter's availability")
+    given = entry.get("datacenter")
+    if given is not None and not isinstance(given, dict):
+        raise ShapeError(f"expected datacenter to be an object, got {kind(given)}")
+    datacenter = dict(given or {})
+    for place, key in AVAILABILITY_DATACENTER.items():
+        if datacenter.get(key) is None and entry.get(place) is not None:
+            datacenter[key] = entry[place]
+    if datacenter or given is not None:
+        entry["datacenter"] = datacenter
+    return entry
 
 
 _ERROR_FROM_MESSAGE: Final = frozenset({JobState.FAILED, JobState.CANCELLED})
@@ -199,7 +202,7 @@ def canonical_job(obj: Any) -> dict[str, Any]:
 
     ``errorMessage`` falls back to the job's ``message`` for a failed or cancelled job.
     """
-    job = canonical(obj, JOB_FIELDS, "a job")
+    job = canonical(obj, JOB_PLACES, "a job")
     if job.get("jobId") is None:
         raise ShapeError("expected a job id (jobId or id), found none")
     state = job["state"] = job_state(obj)

@@ -30,6 +30,7 @@ __all__ = [
     "exact",
     "is_list",
     "is_shape_error",
+    "or_none",
     "percent",
     "secret_or_empty",
     "secret_text",
@@ -143,6 +144,15 @@ def _parsetimestamp(value: str) -> datetime:
     except ValueError:
         raise ShapeError("expected an ISO 8601 timestamp, got another string") from None
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
+def or_none(hook: Callable[[Any, Any], T], leaf: type[T]) -> Callable[[Any, Any], T | None]:
+    """The structure hook of ``leaf | None``: None, or what the leaf's own hook makes of it."""
+
+    def structure_optional(value: Any, _: Any) -> T | None:
+        return None if value is None else hook(value, leaf)
+
+    return structure_optional
 
 
 def percent(value: Any, _: Any) -> int | None:

@@ -300,23 +300,13 @@ class Transport:
                 failure = error
             finally:
                 self._limiter.release()
+        if logger.isEnabledFor(logging.DEBUG):  # its arguments cost a clock read and a format
+            outcome = exchange.status if failure is None else failure.kind.name
+            took = loop.time() - started
+            logger.debug("%s -> %s (attempt %d, %.3f s)", call.what, outcome, call.attempt, took)
         if failure is not None:
-            logger.debug(
-                "%s -> %s (attempt %d, %.3f s)",
-                call.what,
-                failure.kind.name,
-                call.attempt,
-                loop.time() - started,
-            )
             # Raised outside the except block: the failure is told in the error's own text.
             raise self._no_answer(call, failure)
-        logger.debug(
-            "%s -> %d (attempt %d, %.3f s)",
-            call.what,
-            exchange.status,
-            call.attempt,
-            loop.time() - started,
-        )
         return self._answer(call, exchange, started, ticket)
 
     def _observe(self, exchange: Exchange, ticket: int) -> None:
