@@ -33,8 +33,12 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# The suite runs in parallel (pytest-xdist, see addopts in pyproject.toml); `$(BIN)/pytest -n 0`
+# runs it in one process, for debugging. Bytecode is cached even where the environment says
+# not to (PYTHONDONTWRITEBYTECODE): else every worker rewrites the asserts of every test module
+# again and each of the ~100 Python processes the tests start compiles the package again.
 pytest: $(STAMP)
-	$(BIN)/pytest
+	PYTHONDONTWRITEBYTECODE= $(BIN)/pytest
 
 demo: $(STAMP)
 	$(BIN)/gpcn demo
