@@ -298,7 +298,7 @@ async def test_teardown_asks_again_when_a_delete_answer_was_lost(
     teardown = asyncio.create_task(fleet.teardown())
     await eventually(lambda: fake.count("DELETE", "/resource/gpu/*") == 2)
     for job_id, job in fake.jobs.items():
-        if not job.terminal:
+        if job.operation == "delete" and not job.terminal:
             fake.jobs.finish(job_id)
     await teardown
     assert fake.vms == {}
