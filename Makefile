@@ -33,8 +33,16 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# Four processes (pytest-xdist) on any number of cores: most of a test's time is spent waiting
+# (on the fake, on processes it starts), so two cores keep four busy. Idle workers take tests
+# from busy ones (worksteal). A plain `$(BIN)/pytest` runs in one process, for debugging.
+# Bytecode is cached even where the environment says not to (PYTHONDONTWRITEBYTECODE): else
+# each worker rewrites the asserts of every test module again, and each of the ~100 Python
+# processes the tests start compiles the package again.
+PYTEST_WORKERS ?= 4
+
 pytest: $(STAMP)
-	$(BIN)/pytest
+	PYTHONDONTWRITEBYTECODE= $(BIN)/pytest --numprocesses $(PYTEST_WORKERS) --dist worksteal
 
 demo: $(STAMP)
 	$(BIN)/gpcn demo

@@ -1,7 +1,8 @@
 """Fixtures shared by the SDK's tests: a FakeGPCN per test, in each dialect, and a fast client.
 
 The PostgreSQL journal's tests share one throwaway cluster per test session, with a database
-of its own for each test.
+of its own for each test. Run in parallel (``make pytest``), each worker process is a session
+of its own: a worker that meets such a test starts its own cluster, on a free port.
 """
 
 from __future__ import annotations

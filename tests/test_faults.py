@@ -102,6 +102,11 @@ EXPECTED: dict[str, dict[str, Outcome]] = {
     "poll": {**RETRIED, **dict.fromkeys(UNREADABLE, OK), "poll-missing-id": JobNotFoundError},
 }
 
+# Each request attempt's limit: short where the answer is slow on purpose (that it ends the
+# attempt is the fault), else too long for a busy machine to end one (the suite runs in parallel).
+SLOW_ANSWER_TIMEOUT = 0.5
+TIMEOUT = 30.0
+
 # A timeout or a header-timed wait reads no body, so the dialect cannot change its outcome: these
 # faults meet each endpoint kind in one dialect; every other fault in both.
 TIMING_ONLY = ("slow-past-timeout", "429-no-hint")
@@ -235,7 +240,8 @@ async def test_fault_matrix(dialect: str, kind: str, fault: str, outcome: Outcom
     async with FakeGPCN(dialect=dialect, rate_window=0.1) as fake:
         method, path, action = PREPARE[kind](fake)
         fake.inject(method, path, **FAULTS[fault])
-        async with fake.client(timeout=0.25) as gpcn:
+        timeout = SLOW_ANSWER_TIMEOUT if fault == "slow-past-timeout" else TIMEOUT
+        async with fake.client(timeout=timeout) as gpcn:
             if outcome == OK:
                 await action(gpcn)
             else:

@@ -302,8 +302,16 @@ async def test_teardown_asks_again_when_a_delete_answer_was_lost(
     """A bulk delete whose answer was lost is asked again per VM; its 409 means it is going."""
     fleet = fleet_of(gpcn, tmp_path)
     await fleet.ensure(2, **ORDER)
+    # The deletes run until both are asked again (20 ms jobs could end first on a busy machine,
+    # and a VM already gone answers 404, not 409); then the test ends them.
+    fake.jobs.script_next(2, duration=60.0)
     fake.inject("POST", "/resource/gpu/bulk/delete", disconnect=True, after_commit=True)
-    await fleet.teardown()
+    teardown = asyncio.create_task(fleet.teardown())
+    await eventually(lambda: fake.count("DELETE", "/resource/gpu/*") == 2)
+    for job_id, job in fake.jobs.items():
+        if job.operation == "delete" and not job.terminal:
+            fake.jobs.finish(job_id)
+    await teardown
     assert fake.vms == {}
     assert fake.count("DELETE", "/resource/gpu/*", status=409) == 2
     assert await fleet.members() == []
