@@ -191,7 +191,7 @@ async def test_processes_killed_at_random_then_a_rerun_converge_without_duplicat
     rng = random.Random(20)
     killed = 0
     for _ in range(2):
-        delays: list[float | None] = [rng.uniform(0.0, 0.5), rng.uniform(0.0, 0.5), None]
+        delays: list[float | None] = [rng.uniform(0.0, 0.3), rng.uniform(0.0, 0.3), None]
         rng.shuffle(delays)
         runs = await workers(server, postgres_url, "ensure", str(COUNT), kills=delays)
         killed += sum(run.code == KILLED for run in runs)
