@@ -167,9 +167,10 @@ class CreatedVms:
         await asyncio.sleep(0)  # the members woken by the same poll answer ask here first
         async with self._lock:
             if name not in self._read:  # not read by a round that ran while this one waited
-                self._read.update(await self._round(dict(self._wanted)))
-                for asked in self._read:
-                    self._wanted.pop(asked, None)
+                answered = await self._round(dict(self._wanted))
+                self._read.update(answered)
+                for asked in answered:
+                    del self._wanted[asked]
         outcome = self._read.pop(name)
         if isinstance(outcome, GPCNError):
             raise outcome
