@@ -13,7 +13,8 @@ wall time.
 The PostgreSQL rows start a throwaway cluster as the tests do (``tests/postgres.py``; skipped,
 saying what to install, where PostgreSQL's programs are missing), a database per row, and run
 that many ``gpcn fleet ensure`` processes at once with ``--journal postgresql://...``: wall time
-until the last one ends, and requests per VM against one process.
+until the last one ends (also from the first request, without the interpreters' start-up), and
+requests per VM against one process.
 
 Run: ``python benchmarks/bench_fleet.py [--vms 100] [--kills 5] [--processes 1,2,4]``.
 """
@@ -51,8 +52,9 @@ COLUMNS: list[Column] = [
     ("wall_s", "wall s", ".1f"),
 ]
 SHARED_COLUMNS: list[Column] = [
-    ("processes", "processes", "d"),
+    ("case", "processes", ""),
     ("wall_s", "wall s", ".1f"),
+    ("busy_s", "from 1st request s", ".2f"),
     ("ensure_requests", "ensure requests", "d"),
     ("per_vm", "requests / VM", ".2f"),
     ("vs_one", "requests vs 1 process", ".3f"),
@@ -134,8 +136,14 @@ async def measure(case: str, args: Any, kills: int, rng: random.Random) -> Row:
         }
 
 
-async def measure_shared(processes: int, args: Any, postgres: Cluster) -> Row:
-    """``processes`` runs of ``gpcn fleet ensure`` at once on one PostgreSQL journal."""
+async def measure_shared(
+    processes: int, args: Any, postgres: Cluster, *, alongside: int = 0
+) -> Row:
+    """``processes`` runs of ``gpcn fleet ensure`` at once on one PostgreSQL journal.
+
+    With ``alongside``, that many ``gpcn fleet status`` processes start with them: interpreters
+    that start up and connect to the journal as an ensure's do, then end.
+    """
     journal = await postgres.new_database()
     async with FakeGPCN(
         job_duration=args.job_seconds, rate_limit=args.rate_limit, rate_window=args.rate_window
@@ -143,13 +151,18 @@ async def measure_shared(processes: int, args: Any, postgres: Cluster) -> Row:
         order = ["ensure", "bench", str(args.vms), "--code", "nvidia-a100", "--gpu-count", "1"]
         started = time.monotonic()
         await asyncio.gather(
-            *(gpcn(fake, journal, *order, kill_after=None) for _ in range(processes))
+            *(gpcn(fake, journal, *order, kill_after=None) for _ in range(processes)),
+            *(gpcn(fake, journal, "status", "bench", kill_after=None) for _ in range(alongside)),
         )
-        wall = time.monotonic() - started
+        ended = time.monotonic()
         names = Counter(vm.name for vm in fake.vms.values())
         return {
+            "case": f"{processes} + {alongside} starting" if alongside else str(processes),
             "processes": processes,
-            "wall_s": wall,
+            "alongside": alongside,
+            "wall_s": ended - started,
+            # The same clock as fake.requests' times: without the interpreters' start-up.
+            "busy_s": ended - fake.requests[0].time,
             "ensure_requests": len(fake.requests),
             "per_vm": len(fake.requests) / args.vms,
             "vs_one": 1.0,
@@ -160,9 +173,15 @@ async def measure_shared(processes: int, args: Any, postgres: Cluster) -> Row:
 
 
 async def run_shared(args: Any) -> list[Row]:
-    """A row per process count, on a throwaway cluster; requests compared with the first row."""
+    """A row per process count, on a throwaway cluster; requests compared with the first row.
+
+    Last, the control: one ensure with as many interpreters starting alongside as the most
+    processes have beside the first, to tell the machine's start-up cost from the fleet's.
+    """
     with cluster() as postgres:
         rows = [await measure_shared(count, args, postgres) for count in args.processes]
+        if max(args.processes) > 1:
+            rows.append(await measure_shared(1, args, postgres, alongside=max(args.processes) - 1))
     for row in rows:
         row["vs_one"] = row["ensure_requests"] / rows[0]["ensure_requests"]
     return rows
@@ -226,7 +245,10 @@ def main() -> None:
             shared,
             note=(
                 "Each row starts on a new database and a new fake; wall time runs from the "
-                "start of the processes (interpreter start-up included) to the end of the last. "
+                "start of the processes (interpreter start-up included) to the end of the last, "
+                "'from 1st request' from the first request the fake received to that end. "
+                "'1 + N starting' is one ensure with N gpcn fleet status processes started "
+                "with it: the cost of starting N more interpreters on this machine. "
                 "The processes share the API key's rate limit, so more of them cannot order "
                 "faster than it allows; 'requests vs 1 process' is the cost of sharing."
             ),

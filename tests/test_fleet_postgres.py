@@ -119,6 +119,32 @@ async def test_writes_need_a_claim_of_this_session(journals: list[PostgresJourna
     assert await first.members() == [member]
 
 
+async def test_another_session_letting_go_ends_a_wait_for_changes(
+    journals: list[PostgresJournal], postgres_url: str
+) -> None:
+    """A wait in changes() ends when another session removes, not on its own or another fleet's."""
+    waiter, writer = journals
+    other_fleet = PostgresJournal(postgres_url, fleet="g", claim_ttl=30)
+    await other_fleet.hold()
+    woken: asyncio.Task[None] | None = None
+    try:
+        await other_fleet.claim(["g~lead"])
+        await other_fleet.remove(["g~lead"])
+        await waiter.claim(["f-005"])
+        await waiter.remove(["f-005"])
+        await writer.claim(["f~lead"])
+        woken = asyncio.create_task(waiter.changes(60))
+        await asyncio.sleep(0.2)  # time for a wrong notice to arrive
+        assert not woken.done()
+        await writer.remove(["f~lead"])
+        await asyncio.wait_for(woken, 10)  # well before its 60 s
+    finally:
+        if woken is not None and not woken.done():
+            woken.cancel()
+            await asyncio.wait([woken])
+        await other_fleet.release()
+
+
 async def test_records_are_written_read_and_removed_per_fleet(postgres_url: str) -> None:
     """Members round-trip; another fleet in the same database and a reader apart see their own."""
     journal = PostgresJournal(postgres_url, fleet="f")

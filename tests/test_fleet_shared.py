@@ -87,30 +87,44 @@ class Run:
     report: dict[str, Any]
 
 
+async def start_worker(server: Server, journal: str, *args: str) -> asyncio.subprocess.Process:
+    """Start a worker and wait until it is ready; it begins on ``go()``."""
+    process = await asyncio.create_subprocess_exec(
+        *(sys.executable, str(HERE / "fleet_worker.py"), server.url, server.key, journal),
+        *(NAME, *args, "--ssh-key-id", server.ssh_key_id, "--claim-ttl", CLAIM_TTL),
+        *("--concurrency", "2", "--started", "--go", "--report"),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        assert process.stdout is not None
+        assert await asyncio.wait_for(process.stdout.readline(), RUN_TIMEOUT) == b"started\n"
+    except BaseException:
+        process.kill()
+        await process.wait()
+        raise
+    return process
+
+
+async def go(process: asyncio.subprocess.Process) -> None:
+    """Let a ready worker begin."""
+    assert process.stdin is not None
+    process.stdin.write(b"go\n")
+    await process.stdin.drain()
+
+
 async def workers(server: Server, journal: str, *args: str, kills: list[float | None]) -> list[Run]:
     """Start a worker per item of ``kills`` at one moment; each ends, or is SIGKILLed then.
 
     An item is the seconds after the start at which to SIGKILL that worker, or None.
     """
-    processes = [
-        await asyncio.create_subprocess_exec(
-            *(sys.executable, str(HERE / "fleet_worker.py"), server.url, server.key, journal),
-            *(NAME, *args, "--ssh-key-id", server.ssh_key_id, "--claim-ttl", CLAIM_TTL),
-            *("--concurrency", "2", "--started", "--go", "--report"),
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        for _ in kills
-    ]
+    processes: list[asyncio.subprocess.Process] = []
     try:
-        for process in processes:  # all ready, then all off at once
-            assert process.stdout is not None
-            assert await asyncio.wait_for(process.stdout.readline(), RUN_TIMEOUT) == b"started\n"
+        for _ in kills:  # all ready, then all off at once
+            processes.append(await start_worker(server, journal, *args))  # noqa: PERF401 -- one by one
         for process in processes:
-            assert process.stdin is not None
-            process.stdin.write(b"go\n")
-            await process.stdin.drain()
+            await go(process)
         return list(
             await asyncio.gather(*(end(p, kill) for p, kill in zip(processes, kills, strict=True)))
         )
@@ -152,9 +166,9 @@ def names_on_server(log: dict[str, Any]) -> list[str]:
 async def test_three_processes_ensure_one_fleet_and_each_member_is_ordered_once(
     server: Server, postgres_url: str
 ) -> None:
-    """Three ensure(12) at once: 12 VMs, each ordered once, the work split, the same result.
+    """Three ensure(12) at once: 12 VMs, each ordered once, all by one process, the same result.
 
-    The accepted orders are followed by one process, the fleet's watcher: the others poll no job.
+    That process, the fleet's lead, orders and polls; the others stand by and poll no job.
     """
     runs = await workers(server, postgres_url, "ensure", str(COUNT), kills=[None] * 3)
     log = await server.log()
@@ -163,8 +177,8 @@ async def test_three_processes_ensure_one_fleet_and_each_member_is_ordered_once(
     assert names_on_server(log) == EXPECTED
     ordered = [run.report["ordering"] for run in runs]
     assert sorted(name for names in ordered for name in names) == EXPECTED  # nobody twice
-    assert sum(1 for names in ordered if names) >= 2  # the members were shared out
-    assert sorted(run.report["polls"] > 0 for run in runs) == [False, False, True]
+    assert sorted(bool(names) for names in ordered) == [False, False, True]  # one lead
+    assert [run.report["polls"] > 0 for run in runs] == [bool(names) for names in ordered]
     results = {json.dumps(run.report["vms"]) for run in runs}
     assert len(results) == 1  # every process returned the same 12 VMs
     assert [name for name, _ in runs[0].report["vms"]] == EXPECTED
@@ -185,8 +199,8 @@ async def test_processes_killed_at_random_then_a_rerun_converge_without_duplicat
 ) -> None:
     """Three ensures, two SIGKILLed at random moments, twice; then three more: no duplicate.
 
-    The survivor of each round takes over the members its killed peers held once their claims
-    expire, looking up by name what they may have ordered: it ends with all of them.
+    The survivor of each round takes over from a killed lead once its claims expire, looking
+    up by name what it may have ordered: it ends with all of them.
     """
     rng = random.Random(20)
     killed = 0
@@ -207,6 +221,45 @@ async def test_processes_killed_at_random_then_a_rerun_converge_without_duplicat
     log = await server.log()
     assert accepted_creates(log) == Counter(EXPECTED)
     assert names_on_server(log) == EXPECTED
+
+
+async def test_a_process_standing_by_takes_over_from_a_lead_killed_midway(
+    server: Server, postgres_url: str
+) -> None:
+    """The lead dies after its 5th order is answered: one of two standing by finishes the fleet.
+
+    It takes the lead once the dead one's claims expire, follows the accepted orders, looks up
+    by name the one whose answer was never recorded, and orders the rest: each VM once.
+    """
+    lead = await start_worker(server, postgres_url, "ensure", str(COUNT), "--kill", "after-send:5")
+    others: list[asyncio.subprocess.Process] = []
+    try:
+        await go(lead)
+        for _ in range(200):  # the lead has begun ordering: the others will stand by
+            if accepted_creates(await server.log()):
+                break
+            await asyncio.sleep(0.01)
+        for _ in range(2):
+            others.append(await start_worker(server, postgres_url, "ensure", str(COUNT)))  # noqa: PERF401
+        for process in others:
+            await go(process)
+        runs = await asyncio.gather(end(lead, None), *(end(p, None) for p in others))
+    finally:
+        for process in [lead, *others]:
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
+    assert [run.code for run in runs] == [KILLED, 0, 0]
+    log = await server.log()
+    assert accepted_creates(log) == Counter(EXPECTED)
+    assert names_on_server(log) == EXPECTED
+    took_over = [run for run in runs[1:] if run.report["ordering"]]
+    assert len(took_over) == 1  # one new lead; the other stood by to the end
+    assert 0 < len(took_over[0].report["ordering"]) < COUNT
+    assert {json.dumps(run.report["vms"]) for run in runs[1:]} == {
+        json.dumps(took_over[0].report["vms"])
+    }
+    assert [name for name, _ in took_over[0].report["vms"]] == EXPECTED
 
 
 async def test_concurrent_teardowns_delete_each_member_once(

@@ -28,19 +28,12 @@ from gpcn_async.fleet._members import Member, MemberState
 from gpcn_async.fleet._server import CreatedVms, is_creating, pick, settle
 from gpcn_async.fleet._tasks import Report
 
-__all__ = ["HANDED_OVER", "MAX_UNKNOWN_ORDERS", "BringUp", "HandedOver", "found", "ready"]
+__all__ = ["MAX_UNKNOWN_ORDERS", "BringUp", "found", "ready"]
 
 MAX_UNKNOWN_ORDERS: Final = 3
 """Orders of one member, in one run, whose outcome may stay unknown before it counts as failed."""
 
 Outcome = GpuVm | GPCNError
-
-
-class HandedOver:
-    """An accepted order left in the journal for the fleet's watcher to follow."""
-
-
-HANDED_OVER: Final = HandedOver()
 
 
 class BringUp:
@@ -53,8 +46,6 @@ class BringUp:
         concurrency: how many orders are sent at once.
         report: called with a member's name and what happened to it.
         sent: called with a member's name once its order was sent (whatever came of it).
-        watching: whether this process follows the jobs of the orders it places; when not,
-            an accepted order is handed over to the fleet's watcher (see ``Watcher``).
     """
 
     def __init__(
@@ -66,7 +57,6 @@ class BringUp:
         concurrency: int,
         report: Report,
         sent: Callable[[str], object],
-        watching: Callable[[], bool],
     ) -> None:
         self._gpcn = gpcn
         self._journal = journal
@@ -75,7 +65,6 @@ class BringUp:
         self._slots = asyncio.Semaphore(concurrency)
         self._report = report
         self._sent = sent
-        self._watching = watching
         self._created = CreatedVms(gpcn, journal.fleet)
 
     @property
@@ -83,7 +72,7 @@ class BringUp:
         """The order placed for each member."""
         return self._order
 
-    async def resume(self, member: Member) -> Outcome | HandedOver:
+    async def resume(self, member: Member) -> Outcome:
         """Follow the order of an earlier run by its job's resume token."""
         self._report(member.name, "resuming its order")
         try:
@@ -93,19 +82,18 @@ class BringUp:
             return await self.bring_up(member, look_first=True)
         return await self._follow(member, job)
 
-    async def bring_up(self, member: Member, *, look_first: bool = False) -> Outcome | HandedOver:
+    async def bring_up(self, member: Member, *, look_first: bool = False) -> Outcome:
         """Order the member (after looking it up by name, with ``look_first``), until ready."""
         return await self._follow(member, None, look=look_first)
 
     async def _follow(
         self, member: Member, job: Job[GpuVm] | None, *, look: bool = False
-    ) -> Outcome | HandedOver:
+    ) -> Outcome:
         """Follow the member's job, or find it by name, or order it, until ready or failed.
 
         An order whose outcome stays unknown (its answer lost, its job not shown any more) is
         looked up by name before it is ordered again; after ``MAX_UNKNOWN_ORDERS`` such orders
-        the member fails for this run (the next run looks it up again). An order this process
-        placed but does not watch is handed over once accepted (and recorded).
+        the member fails for this run (the next run looks it up again).
         """
         for _ in range(MAX_UNKNOWN_ORDERS):
             if job is None:
@@ -119,8 +107,6 @@ class BringUp:
                 if placed is None:  # the outcome is unknown: look before ordering again
                     look = True
                     continue
-                if not self._watching():
-                    return HANDED_OVER
                 job = placed
             outcome = await self._wait(member, job)
             if outcome is not None:

@@ -1,33 +1,37 @@
 """``Fleet.ensure()``: members ``0`` to ``count - 1``, each ordered once by the process claiming it.
 
-A run reads the journal, claims the members an earlier run left half done and the first few to
-order, then lists the fleet on the server: taken after the claims, the listing is fresh for
+Of the processes sharing a journal, one at a time brings the fleet up: the fleet's lead
+(``Lead``); the others stand by in the journal, sending nothing, until the members they want
+are ready (their VMs then come from one listing) or the lead is free for them to take.
+
+The lead reads the journal, claims the members an earlier run left half done and the first few
+to order, then lists the fleet on the server: taken after the claims, the listing is fresh for
 them, and each is planned from its record and the listing. Each time one of its orders has gone
-out, the run claims the next member, so processes sharing a journal split the work. A member
-claimed later is decided from its record as the claim found it: an order nobody recorded an
-answer to is looked up by name first. Accepted orders are handed over in the journal and
-followed together once every order is out, by one process, the fleet's watcher (``Watcher``):
-as within one client, where orders go ahead of job polls, but with one poller for all the
-processes. Members other processes hold are waited for in the journal; those they made ready
-come from one last listing.
+out, it claims the next member. A member claimed later is decided from its record as the claim
+found it: an order nobody recorded an answer to is looked up by name first. Members held by
+other processes (a teardown, or a lead that died, until its claims expire) are waited for in
+the journal.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 from gpcn_async import BulkError, Client, GPCNError, GpuVm, InvalidRequestError
-from gpcn_async.fleet._bring_up import BringUp, HandedOver, found, ready
+from gpcn_async.fleet._bring_up import BringUp, found, ready
 from gpcn_async.fleet._journal import Journal
+from gpcn_async.fleet._lead import Lead
 from gpcn_async.fleet._members import Member, MemberState, member_name
 from gpcn_async.fleet._server import Found, find_members, is_creating, pick
 from gpcn_async.fleet._tasks import Report, Waiting, one_error
-from gpcn_async.fleet._watcher import Watcher
 
 __all__ = ["Ensure"]
+
+logger = logging.getLogger("gpcn_async.fleet")
 
 Outcome = GpuVm | GPCNError
 
@@ -66,7 +70,7 @@ def _some(names: Iterable[str], shown: int = 5) -> str:
 
 
 class Ensure:
-    """One run of ``ensure()``: claims members, orders what is missing, waits for the others."""
+    """One run of ``ensure()``: leads (claims members, orders what is missing) or stands by."""
 
     def __init__(
         self,
@@ -82,24 +86,14 @@ class Ensure:
         self._fleet = journal.fleet
         self._concurrency = concurrency
         self._report = report
-        self._watcher = Watcher(journal)
+        self._lead = Lead(journal)
         self._steps = BringUp(
-            gpcn,
-            journal,
-            order,
-            concurrency=concurrency,
-            report=report,
-            sent=self._sent,
-            watching=lambda: self._following,
+            gpcn, journal, order, concurrency=concurrency, report=report, sent=self._sent
         )
         self._start: dict[str, Member] = {}  # the journal as this run found it
         self._found: Found = {}  # the listing taken after the first claims
         self._outcomes: dict[str, Outcome] = {}
         self._mine: set[str] = set()  # claimed by this run
-        self._handed: set[str] = set()  # accepted orders left for the watcher to follow
-        self._following = False  # this run is the watcher, and every order is out
-        self._placing: set[str] = set()  # orders of this run that may yet be handed over
-        self._placed = asyncio.Event()  # set when one of those ended
         self._elsewhere: dict[str, Member] = {}  # made ready by other processes
         self._unsent: set[str] = set()  # claimed for an order not sent yet
         self._room = asyncio.Event()  # set when one of those was sent
@@ -123,12 +117,11 @@ class Ensure:
         if count == 0:
             return []
         names = [member_name(self._fleet, number) for number in range(count)]
-        plan = await self._first(names)
-        with one_error():
-            async with asyncio.TaskGroup() as group:
-                await self._launch(group, plan)
-                group.create_task(self._feed(group, names))
-        await self._watcher.let_go()
+        if await self._lead.take() or await self._stand_by(names):
+            try:
+                await self._bring_up(names)
+            finally:
+                await self._lead.let_go()
         await self._collect_elsewhere()
         failures = {
             name: outcome
@@ -144,6 +137,49 @@ class Ensure:
             )
         vms = [self._outcomes[name] for name in names]
         return [vm for vm in vms if isinstance(vm, GpuVm)]  # all of them: none failed
+
+    async def _stand_by(self, names: list[str]) -> bool:
+        """Wait in the journal while another process leads; whether this one leads now.
+
+        Members the lead brings to an end meanwhile (ready or failed) are noted as it records
+        them; when all of ``names`` are, there is nothing to take over (False). Neither they
+        nor the lead moving for too long gives up on the members left (False).
+        """
+        logger.info("fleet %s: another process leads: standing by", self._fleet)
+        # A look costs no API request: at the poll interval, without growing, and at once
+        # when the lead lets go (where the journal tells), so that this process ends with it.
+        waiting = Waiting(
+            self._gpcn.poll,
+            self._journal.claim_ttl + self._gpcn.poll.timeout,
+            steady=True,
+            sleep=self._journal.changes,
+        )
+        while True:
+            records = {member.name: member for member in await self._journal.members()}
+            if self._done_elsewhere(records, names):
+                waiting.progressed()
+            left = [name for name in names if name not in self._outcomes | self._elsewhere]
+            if not left:
+                return False
+            if await self._lead.take():
+                # Taken over (the lead finished or died): a run of its own, from the journal
+                # as it stands now.
+                self._start = records
+                self._outcomes.clear()
+                self._elsewhere.clear()
+                logger.info("fleet %s: taking over as the lead", self._fleet)
+                return True
+            if not await waiting.pause():
+                self._give_up(left)
+                return False
+
+    async def _bring_up(self, names: list[str]) -> None:
+        """As the lead: claim, list, plan, order and follow until every member has an outcome."""
+        plan = await self._first(names)
+        with one_error():
+            async with asyncio.TaskGroup() as group:
+                await self._launch(group, plan)
+                group.create_task(self._feed(group, names))
 
     async def _first(self, names: list[str]) -> _Plan:
         """Claim what an earlier run left half done and the first orders, then list and plan.
@@ -212,12 +248,8 @@ class Ensure:
         for name in settled:
             self._sent(name)
         await self._journal.unclaim(list(plan.outcomes))
-        if plan.resume and not self._following:
-            await self._hand_over([member.name for member in plan.resume])
-        else:
-            for member in plan.resume:
-                group.create_task(self._finish(member.name, self._steps.resume(member)))
-        self._placing.update(member.name for member in [*plan.order, *plan.look])
+        for member in plan.resume:
+            group.create_task(self._finish(member.name, self._steps.resume(member)))
         for member in plan.order:
             group.create_task(self._finish(member.name, self._steps.bring_up(member)))
         for member in plan.look:
@@ -227,27 +259,13 @@ class Ensure:
         if plan.waiting:
             group.create_task(self._settle(plan.waiting))
 
-    async def _finish(self, name: str, steps: Awaitable[Outcome | HandedOver]) -> None:
-        """Keep a member's outcome (or hand its accepted order over) and let go of its claim."""
+    async def _finish(self, name: str, steps: Awaitable[Outcome]) -> None:
+        """Keep a member's outcome and let go of its claim."""
         try:
-            outcome = await steps
+            self._outcomes[name] = await steps
         finally:
             self._sent(name)
-        try:
-            if isinstance(outcome, HandedOver):
-                await self._hand_over([name])
-            else:
-                self._outcomes[name] = outcome
-                await self._journal.unclaim([name])
-        finally:
-            self._placing.discard(name)
-            self._placed.set()
-
-    async def _hand_over(self, names: list[str]) -> None:
-        """Leave these claimed members' accepted orders for the watcher to follow."""
-        await self._journal.unclaim(names)
-        self._mine.difference_update(names)
-        self._handed.update(names)
+        await self._journal.unclaim([name])
 
     async def _settle(self, waiting: dict[str, Member]) -> None:
         """Wait for members found being created; keep their outcomes, let go of their claims."""
@@ -261,11 +279,12 @@ class Ensure:
             self._room.set()
 
     async def _feed(self, group: asyncio.TaskGroup, names: list[str]) -> None:
-        """Claim the next members as orders go out; wait for those other processes hold.
-
-        Once every order is out, the watcher follows the accepted ones; the others wait for it.
-        """
-        waiting = Waiting(self._gpcn.poll, self._journal.claim_ttl + self._gpcn.poll.timeout)
+        """Claim the next members as orders go out; wait for those other processes hold."""
+        waiting = Waiting(
+            self._gpcn.poll,
+            self._journal.claim_ttl + self._gpcn.poll.timeout,
+            sleep=self._journal.changes,
+        )
         while True:
             todo = [
                 name
@@ -273,45 +292,27 @@ class Ensure:
                 if name not in self._mine
                 and name not in self._outcomes
                 and name not in self._elsewhere
-                and name not in self._handed
             ]
-            if not todo and not self._handed:
-                if not self._placing:
-                    return
-                self._placed.clear()  # this run's own orders may still be handed over
-                await self._placed.wait()
+            if not todo:
+                return
+            room = self._concurrency - len(self._unsent)
+            if room <= 0:
+                self._room.clear()
+                await self._room.wait()
                 continue
-            claimed: dict[str, Member | None] = {}
-            if todo:
-                room = self._concurrency - len(self._unsent)
-                if room <= 0:
-                    self._room.clear()
-                    await self._room.wait()
-                    continue
-                claimed = await self._journal.claim(todo, limit=room)
-                for name, record in claimed.items():
-                    await self._start_on(group, name, record)
-                if len(claimed) == len(todo[:room]):
-                    waiting.progressed()
-                    continue
-            elif self._following or await self._watcher.take():
-                # A watcher that died leaves its part to take, once its claim expired.
-                self._following = True
-                claimed = await self._journal.claim(sorted(self._handed))
-                self._handed.difference_update(claimed)
-                for name, record in claimed.items():
-                    await self._start_on(group, name, record)
-                if claimed:
-                    waiting.progressed()
-                    continue
-            # Other processes hold the rest, or follow what this one handed over.
-            records = {member.name: member for member in await self._journal.members()}
-            waited = [*todo, *sorted(self._handed)]
-            if self._done_elsewhere(records, waited) or claimed:
+            claimed = await self._journal.claim(todo, limit=room)
+            for name, record in claimed.items():
+                await self._start_on(group, name, record)
+            if len(claimed) == len(todo[:room]):
                 waiting.progressed()
-            self._handed.difference_update([*self._outcomes, *self._elsewhere])
+                continue
+            # Other processes hold the rest (a teardown, or a lead that died): see what they
+            # did, then pause.
+            records = {member.name: member for member in await self._journal.members()}
+            if self._done_elsewhere(records, todo) or claimed:
+                waiting.progressed()
             if not await waiting.pause():
-                self._give_up([name for name in waited if name not in self._mine])
+                self._give_up([name for name in todo if name not in self._mine])
                 return
 
     async def _start_on(self, group: asyncio.TaskGroup, name: str, record: Member | None) -> None:

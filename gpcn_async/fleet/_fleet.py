@@ -118,6 +118,11 @@ class Fleet:
         order whose answer was never recorded is looked up by name before it is ordered again.
         Members numbered ``count`` or above are left alone: ``ensure()`` never deletes.
 
+        Of several processes running ``ensure()`` on one shared journal, one at a time (the
+        fleet's lead) does all that; the others send nothing until the members are ready in
+        the journal (their VMs then come from one listing), or until the lead lets go or dies
+        (then one of them leads).
+
         Args:
             count: how many members: an int >= 0.
             **order: ``provision()``'s arguments (``code=`` and ``gpu_count=`` at least;

@@ -9,6 +9,7 @@ cooperate through claims on members.
 from __future__ import annotations
 
 import abc
+import asyncio
 import json
 from collections.abc import Sequence
 from datetime import datetime
@@ -108,6 +109,14 @@ class Journal(abc.ABC):
 
         Names without a record are ignored (once claimed, where claims are checked).
         """
+
+    async def changes(self, timeout: float) -> None:
+        """Wait until another process let go of claims of the fleet, ``timeout`` at most.
+
+        For a process waiting for others: a ``remove()`` or the end of a session since the
+        last call ends the wait at once. A store that cannot tell waits the whole ``timeout``.
+        """
+        await asyncio.sleep(timeout)
 
 
 def journal_error(location: str, problem: str) -> ConfigurationError:

@@ -7,7 +7,10 @@ expiry ``claim_ttl`` seconds ahead. While the session is held, a task renews its
 third of ``claim_ttl``; a process that dies stops renewing, and its claims can be taken by
 others once they expire. Every write checks, in its own transaction, that the members written
 are still claimed by this session, so a process that lost its claims (paused for longer than
-``claim_ttl``) fails instead of writing over the one that took them.
+``claim_ttl``) fails instead of writing over the one that took them. Letting go of claims
+(``remove()``, ``release()``) also sends a ``NOTIFY`` naming the fleet, which wakes the
+processes waiting for others (``changes()``); other writes do not, as every member's steps
+would wake them for nothing.
 
 asyncpg is imported when a ``PostgresJournal`` is made, so that the package works without the
 ``postgres`` extra. The session keeps one connection, used by one step at a time.
@@ -36,6 +39,8 @@ DEFAULT_CLAIM_TTL: Final = 120.0
 """Seconds a claim outlives its session's last renewal, unless told otherwise."""
 CONNECT_TIMEOUT: Final = 10.0
 """Seconds to wait for the database to answer a connection."""
+CHANNEL: Final = "gpcn_fleet"
+"""The ``LISTEN``/``NOTIFY`` channel of every fleet's writes; the payload is the fleet's name."""
 
 _CLAIM: Final = """
 WITH free AS (
@@ -79,7 +84,8 @@ class PostgresJournal(Journal):
 
     Processes on any number of hosts may run ``ensure()`` and ``teardown()`` on one fleet
     with the same URL: each member is claimed by one of them before it is ordered or deleted,
-    and the others take the next. The tables (``gpcn_fleet_*``) are made on first use.
+    and one at a time brings the fleet up while the others stand by (see ``Fleet.ensure``).
+    The tables (``gpcn_fleet_*``) are made on first use.
 
     Args:
         url: ``postgresql://user:password@host:port/database`` (``postgres://`` too). The
@@ -112,6 +118,7 @@ class PostgresJournal(Journal):
         self._owner: Holder | None = None
         self._lock = asyncio.Lock()
         self._renewing: asyncio.Task[None] | None = None
+        self._changed = asyncio.Event()
 
     @property
     def location(self) -> str:
@@ -143,6 +150,7 @@ class PostgresJournal(Journal):
         try:
             async with self._errors():
                 await set_up(connection, self.location)
+                await connection.add_listener(CHANNEL, self._heard)
         except BaseException:
             connection.terminate()
             raise
@@ -165,6 +173,7 @@ class PostgresJournal(Journal):
                     "owner_host = NULL, expires_at = NULL WHERE owner = $1",
                     owner.token,
                 )
+                await self._notify(connection)
                 await connection.close(timeout=CONNECT_TIMEOUT)
         except ConfigurationError:
             # The claims expire by themselves; the connection goes with the process.
@@ -199,6 +208,30 @@ class PostgresJournal(Journal):
             except ConfigurationError as error:
                 # Writes check their claims themselves; a renewal missed is tried again.
                 logger.warning("fleet journal %s: claims not renewed: %s", self.location, error)
+
+    def _heard(self, connection: object, pid: int, channel: str, payload: str) -> None:
+        """The listener of the channel: another session let go of this fleet's claims."""
+        own = self._connection
+        if payload == self._fleet and (own is None or pid != own.get_server_pid()):
+            self._changed.set()
+
+    async def _notify(self, connection: Connection) -> None:
+        """Tell the sessions waiting in ``changes()`` (at the commit of the open transaction)."""
+        await connection.execute("SELECT pg_notify($1, $2)", CHANNEL, self._fleet)
+
+    async def changes(self, timeout: float) -> None:
+        """Wait until another session let go of claims of this fleet, ``timeout`` at most.
+
+        That is a ``remove()`` (such as a lead letting go) or the end of a session; one since
+        the last call ends the wait at once.
+        """
+        try:
+            async with asyncio.timeout(timeout):
+                await self._changed.wait()
+        except TimeoutError:
+            pass  # nothing changed: the caller looks anyway
+        finally:
+            self._changed.clear()
 
     @asynccontextmanager
     async def _session(self) -> AsyncIterator[tuple[Connection, Holder]]:
@@ -392,6 +425,7 @@ class PostgresJournal(Journal):
                 self._fleet,
                 list(names),
             )
+            await self._notify(connection)
 
     def __repr__(self) -> str:
         return f"PostgresJournal({self.location!r}, fleet={self._fleet!r})"

@@ -10,6 +10,7 @@ advisory lock, and the others wait for it, then find them made.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any, Final, Protocol
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
@@ -56,6 +57,12 @@ class Connection(Protocol):
 
     def terminate(self) -> None:
         """Close the connection at once."""
+
+    async def add_listener(self, channel: str, callback: Callable[..., object]) -> None:
+        """``LISTEN`` on a channel: ``callback(connection, pid, channel, payload)`` per notice."""
+
+    def get_server_pid(self) -> int:
+        """The process id of the server's backend for this connection."""
 
 
 class Address:

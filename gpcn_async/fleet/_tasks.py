@@ -6,7 +6,7 @@ Other processes sharing a journal hold claims on members; a run waits for them i
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import Final
 
@@ -40,30 +40,43 @@ def one_error() -> Iterator[None]:
 class Waiting:
     """Pauses while other processes hold the members left, given up after a spell of no progress.
 
-    The pauses follow the client's poll cadence (``interval``, growing by ``multiplier`` up to
-    ``max_interval``, never over ``MAX_PAUSE``) and start again from ``interval`` after
-    progress. A process that died holding claims loses them after the journal's ``claim_ttl``,
-    and a live one finishes a member within the poll ``timeout``; so ``patience`` (their sum,
-    by default) without any progress means something is wrong, and the caller gives up on
-    those members.
+    The pauses follow the client's poll cadence: ``interval``, growing by ``multiplier`` up
+    to ``max_interval`` (or not growing, ``steady``), never over ``MAX_PAUSE``; they start
+    again from ``interval`` after progress. A process that died holding claims loses them
+    after the journal's ``claim_ttl``, and a live one finishes a member within the poll
+    ``timeout``; so ``patience`` (their sum, by default) without any progress means something
+    is wrong, and the caller gives up on those members. ``sleep`` may end a pause early
+    (``Journal.changes``: another process wrote to the journal).
     """
 
-    def __init__(self, poll: PollPolicy, patience: float) -> None:
+    def __init__(
+        self,
+        poll: PollPolicy,
+        patience: float,
+        *,
+        steady: bool = False,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
         self._poll = poll
         self._patience = patience
+        self._sleep = sleep
+        self._multiplier = 1.0 if steady else poll.multiplier
         self._loop = asyncio.get_running_loop()
-        self._delay = poll.interval
+        self._delay = self._first_delay()
         self._since = self._loop.time()
+
+    def _first_delay(self) -> float:
+        return min(self._poll.interval, MAX_PAUSE)
 
     def progressed(self) -> None:
         """Something moved: the next pause is short again, and patience starts over."""
-        self._delay = self._poll.interval
+        self._delay = self._first_delay()
         self._since = self._loop.time()
 
     async def pause(self) -> bool:
         """Sleep the next pause; False (at once) when patience has run out."""
         if self._loop.time() - self._since > self._patience:
             return False
-        await asyncio.sleep(self._delay)
-        self._delay = min(self._delay * self._poll.multiplier, self._poll.max_interval, MAX_PAUSE)
+        await self._sleep(self._delay)
+        self._delay = min(self._delay * self._multiplier, self._poll.max_interval, MAX_PAUSE)
         return True
