@@ -9,13 +9,13 @@ from __future__ import annotations
 import asyncio
 import socket
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from urllib.parse import urlsplit
 
 import asyncpg
 import pytest
 
-from gpcn_async import ConfigurationError, InvalidRequestError
+from gpcn_async import ConfigurationError, InvalidRequestError, PollPolicy
 from gpcn_async.fleet import Fleet, Member, MemberState, PostgresJournal, journal_for
 from gpcn_async.testing import FakeGPCN
 from tests.support import eventually
@@ -314,3 +314,39 @@ async def test_a_cancelled_ensure_lets_go_of_its_claims_for_the_next(postgres_ur
         vms = await asyncio.wait_for(ensured, 10)
         assert [vm.name for vm in vms] == sorted(vm.name for vm in fake.vms.values())
         assert fake.created_vm_count == 3
+
+
+async def test_a_process_wanting_more_members_takes_the_lead_when_it_is_let_go(
+    postgres_url: str,
+) -> None:
+    """ensure(5) while an ensure(3) leads: it stands by, then leads and orders only the two more.
+
+    Two sessions in one process stand for two processes: the lead's claim is per session.
+    """
+    ordering: dict[str, list[str]] = {"few": [], "more": []}
+
+    def progress(run: str) -> Callable[[str, str], None]:
+        def note(member: str, event: str) -> None:
+            if event == "ordering":
+                ordering[run].append(member)
+
+        return note
+
+    async with (
+        FakeGPCN(job_duration=0.05) as fake,
+        fake.client(poll=PollPolicy(interval=0.01, max_interval=0.05)) as gpcn,
+    ):
+        few_fleet, more_fleet = (
+            Fleet(
+                gpcn, "f", journal=PostgresJournal(postgres_url, fleet="f"), progress=progress(run)
+            )
+            for run in ("few", "more")
+        )
+        few_run = asyncio.create_task(few_fleet.ensure(3, code="nvidia-a100", gpu_count=1))
+        await eventually(lambda: fake.count("POST", "/resource/gpu") >= 1)
+        more = await more_fleet.ensure(5, code="nvidia-a100", gpu_count=1)
+        few = await few_run
+    assert ordering == {"few": ["f-000", "f-001", "f-002"], "more": ["f-003", "f-004"]}
+    assert [vm.name for vm in more] == [f"f-{n:03d}" for n in range(5)]
+    assert [vm.id for vm in more[:3]] == [vm.id for vm in few]
+    assert fake.created_vm_count == 5
