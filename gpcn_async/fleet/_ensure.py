@@ -142,8 +142,9 @@ class Ensure:
         """Wait in the journal while another process leads; whether this one leads now.
 
         Members the lead brings to an end meanwhile (ready or failed) are noted as it records
-        them; when all of ``names`` are, there is nothing to take over (False). Neither they
-        nor the lead moving for too long gives up on the members left (False).
+        them; when all of ``names`` are, there is nothing to take over (False). When nothing
+        moves for too long (no member ends, the lead is not let go), this run gives up on the
+        members left (False).
         """
         logger.info("fleet %s: another process leads: standing by", self._fleet)
         # A look costs no API request: at the poll interval, without growing, and at once
