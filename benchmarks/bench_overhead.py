@@ -13,12 +13,23 @@ and returns a typed ``GpuVm``; ``gpcn.request()`` is the same pipeline returning
 
 Two ways of sending: one request at a time (latency), and 16 at a time (throughput).
 Run: ``python benchmarks/bench_overhead.py [--batches 40 --batch 100]``.
+
+Timings on a shared machine move by more than a small change. ``--instructions`` counts instead
+the instructions each call executes per request, with 16 in flight against the bare server, by
+running this script under valgrind's cachegrind (which must be installed): once with
+``--requests`` requests per task after a warm-up and once with the warm-up alone, per call; the
+difference over the requests is the count (it repeats to within a few thousand). It takes a few
+minutes: ``python benchmarks/bench_overhead.py --instructions [--requests 20]``.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import re
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -160,6 +171,56 @@ async def run(args: Any) -> list[Row]:
     return rows
 
 
+# --- instructions per request (--instructions) ----------------------------------------------
+
+WARM_UP = 10
+"""Requests per task before the counted ones (connections, code paths, caches)."""
+
+INSTRUCTION_COLUMNS: list[Column] = [
+    ("call", "call", ""),
+    ("instructions", "instructions/request", ",.0f"),
+    ("ratio", "vs raw", ".2f"),
+]
+
+
+async def counted_run(call: str, requests: int) -> None:
+    """What one cachegrind run executes: the warm-up, then ``requests`` per task, 16 tasks."""
+    with bare_server_process() as url:
+        async with (
+            Client(api_key=API_KEY, base_url=url) as gpcn,
+            aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=32)) as session,
+        ):
+            gpcn._transport._limiter.share_key = False  # as in against()
+            runner = runners(gpcn, session, url, API_KEY)[call]
+            for per_task in (WARM_UP, requests):
+                await asyncio.gather(*(runner(per_task) for _ in range(CONCURRENCY)))
+
+
+def instructions(call: str, requests: int) -> int:
+    """The instructions this script executes under cachegrind for ``counted_run``."""
+    command = [
+        *("valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null"),
+        *(sys.executable, __file__, "--count", call, "--requests", str(requests)),
+    ]
+    done = subprocess.run(command, capture_output=True, text=True, check=True)  # noqa: S603
+    total = re.search(r"I\s+refs:\s+([\d,]+)", done.stderr)
+    if total is None:
+        raise RuntimeError(f"no instruction count in valgrind's output:\n{done.stderr}")
+    return int(total[1].replace(",", ""))
+
+
+def count_instructions(requests: int) -> list[Row]:
+    """Instructions per request of each call: a run with ``requests`` per task less one without."""
+    counts = {
+        name: (instructions(name, requests) - instructions(name, 0)) / (requests * CONCURRENCY)
+        for name in CALLS
+    }
+    return [
+        {"call": CALLS[name], "instructions": count, "ratio": count / counts["raw"]}
+        for name, count in counts.items()
+    ]
+
+
 def main() -> None:
     """Parse arguments, run, print the table, and write JSON if asked."""
     options = parser(__doc__)
@@ -167,7 +228,27 @@ def main() -> None:
     options.add_argument("--batch", type=int, default=100, help="requests per batch")
     options.add_argument("--max-seconds", type=float, default=60.0, help="overall time budget")
     options.add_argument("--bare-only", action="store_true", help="skip the FakeGPCN rows")
+    options.add_argument(
+        "--instructions", action="store_true", help="count instructions per request (valgrind)"
+    )
+    options.add_argument(
+        "--requests", type=int, default=20, help="requests per task counted by --instructions"
+    )
+    options.add_argument("--count", choices=list(CALLS), help=argparse.SUPPRESS)  # one run
     args = options.parse_args()
+    if args.count:
+        asyncio.run(counted_run(args.count, args.requests))
+        return
+    if args.instructions:
+        counted = count_instructions(args.requests)
+        print_table(
+            f"Reading one VM, {CONCURRENCY} in flight on the bare server: instructions per "
+            "request (cachegrind)",
+            INSTRUCTION_COLUMNS,
+            counted,
+        )
+        write_json(args.json, "overhead-instructions", counted, requests=args.requests)
+        return
     rows = asyncio.run(run(args))
     print_table(
         "Reading one VM: the SDK vs a raw aiohttp GET + json() (medians per request)",

@@ -23,7 +23,6 @@ shows the start of the body, except for SSH keys, whose body is a secret.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, Final, TypeVar
@@ -148,11 +147,16 @@ def _register(
     that need more, from a ``normalise`` function of ``_dialects``.
     """
     structure_fields = make_dict_structure_fn(cls, _converter, **_overrides(cls, special))
-    if normalise is None:
-        normalise = functools.partial(canonical, places=places or {}, what=what)
+    if normalise is not None:
+        to_canonical = normalise
+    else:
+        table = places or {}
+
+        def to_canonical(obj: Any) -> dict[str, Any]:
+            return canonical(obj, table, what)
 
     def structure(obj: Any, _: Any) -> T:
-        return structure_fields(normalise(obj), cls)
+        return structure_fields(to_canonical(obj), cls)
 
     _converter.register_structure_hook(cls, structure)
 

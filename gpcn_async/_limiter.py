@@ -248,13 +248,14 @@ class RateLimiter:
         the window still tells about others' spending). ``counted`` is False for a 429, which
         the server did not count.
         """
+        reset_local = self.server_clock.to_local(headers.reset)  # the reset on our clock
         if counted:
             now = self._clock()
             self._share.answered(
                 limit=headers.limit,
                 remaining=headers.remaining,
                 reset=headers.reset,
-                time_left=self.server_clock.to_local(headers.reset) - now,
+                time_left=reset_local - now,
                 now=now,
                 in_flight=self._in_flight - 1,
             )
@@ -271,7 +272,7 @@ class RateLimiter:
         else:
             return  # a late answer from a window that has already ended
         self._limit = headers.limit
-        self._window_end = self.server_clock.to_local(headers.reset)
+        self._window_end = reset_local
         self.last = headers
         self._news.set()
 

@@ -163,6 +163,8 @@ class AiohttpSender:
             raise ConfigurationError(f"session must be an aiohttp.ClientSession, got {session!r}")
         self._base_url = base_url
         self._headers = dict(headers)
+        # Sent with each request, unless the owned session has them (see _usable_session).
+        self._request_headers: dict[str, str] | None = self._headers
         # No rounding of deadlines to whole seconds (aiohttp's ceil_threshold): it could make
         # both limits fall in the same second, and then the request's own limit wins.
         self._timeout = aiohttp.ClientTimeout(
@@ -197,8 +199,15 @@ class AiohttpSender:
                 raise ClientStateError("the client is closed; make a new Client to send requests")
             # HTTP(S)_PROXY and NO_PROXY, as httpx and requests honour them, read once here.
             proxy, proxy_auth = proxy_from_env(self._base_url) if self._trust_env else (None, None)
+            session_headers = None
+            if proxy is None:
+                # The session has our headers, so aiohttp need not merge a request's headers
+                # into the session's, one by one, on every request. Not through a proxy:
+                # aiohttp sends a session's own headers to the proxy too, the key among them.
+                session_headers, self._request_headers = self._headers, None
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=self._max_connections),
+                headers=session_headers,
                 timeout=self._timeout,
                 middlewares=(_no_resend_middleware,),
                 proxy=proxy,
@@ -227,7 +236,7 @@ class AiohttpSender:
                 self._base_url + request.path,
                 params=request.params,
                 json=request.json,
-                headers=self._headers,
+                headers=self._request_headers,
                 timeout=self._timeout,
                 allow_redirects=False,
                 raise_for_status=False,

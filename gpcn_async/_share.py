@@ -174,7 +174,8 @@ class ShareEstimator:
             else:
                 self.window, self._window_seen = time_left, True
         self._last_answer = now
-        self._cut = min(1.0, self._cut + RECOVERY)
+        if self._cut < 1.0:  # a 429 cut the share: each answer gives a little back
+            self._cut = min(1.0, self._cut + RECOVERY)
         self._record(now)
 
     def rejected(self) -> None:

@@ -264,7 +264,7 @@ def decode_success(
         ResponseDecodeError: the body is not a JSON object.
         APIError: the body is an error envelope (``"success": false``) despite the 2xx status.
     """
-    if not body.strip():
+    if not body or body.isspace():  # not body.strip(), which would copy the whole body
         return Envelope()
     try:
         document = _load_json(body)
@@ -282,9 +282,9 @@ def decode_success(
         )
     message = document.get("message")
     return Envelope(
-        data=document.get("data"),
-        meta=document.get("meta"),
-        message=message if isinstance(message, str) else None,
+        document.get("data"),
+        document.get("meta"),
+        message if isinstance(message, str) else None,
     )
 
 

@@ -20,10 +20,14 @@ from tests.support import LoopThread
 
 @dataclass
 class Listener:
-    """A TCP listener on 127.0.0.1 that records the first line of each connection."""
+    """A TCP listener on 127.0.0.1 that records the first line of each connection.
+
+    One that answers also records the header lines of each request head it reads, in ``heads``.
+    """
 
     answer: bytes
     lines: list[str] = field(default_factory=list)
+    heads: list[list[str]] = field(default_factory=list)
     port: int = 0
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -33,8 +37,10 @@ class Listener:
             self.lines.append(line.decode("latin-1").strip())
             if self.answer:
                 # Read the rest of the request head first: the client then reads the answer.
-                while (await reader.readline()).strip():
-                    pass
+                head = []
+                while header := (await reader.readline()).strip():
+                    head.append(header.decode("latin-1"))
+                self.heads.append(head)
                 writer.write(self.answer)
                 await writer.drain()
         finally:
@@ -100,6 +106,19 @@ async def test_https_proxy_gets_a_connect_by_default(
             await gpcn.gpu.inventory()
     assert proxy.lines == [f"CONNECT 127.0.0.1:{origin.port} HTTP/1.1"]
     assert origin.lines == []
+
+
+async def test_the_proxy_is_never_sent_the_api_key(
+    proxy: Listener, origin: Listener, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The CONNECT carries none of the client's own headers: the key is for the API alone."""
+    monkeypatch.setenv("HTTPS_PROXY", f"http://127.0.0.1:{proxy.port}")
+    async with Client("gpcn_test_key_42", base_url=https_url(origin)) as gpcn:
+        with pytest.raises(TransportError, match="502"):
+            await gpcn.gpu.inventory()
+    [head] = proxy.heads
+    assert head  # the CONNECT's Host line at least
+    assert not [line for line in head if "gpcn_test_key_42" in line or "gpcn-async" in line]
 
 
 async def test_trust_env_false_ignores_the_proxy(
