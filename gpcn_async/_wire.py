@@ -282,9 +282,9 @@ def decode_success(
         )
     message = document.get("message")
     return Envelope(
-        document.get("data"),
-        document.get("meta"),
-        message if isinstance(message, str) else None,
+        data=document.get("data"),
+        meta=document.get("meta"),
+        message=message if isinstance(message, str) else None,
     )
 
 
