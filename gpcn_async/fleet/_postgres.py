@@ -40,7 +40,7 @@ DEFAULT_CLAIM_TTL: Final = 120.0
 CONNECT_TIMEOUT: Final = 10.0
 """Seconds to wait for the database to answer a connection."""
 CHANNEL: Final = "gpcn_fleet"
-"""The ``LISTEN``/``NOTIFY`` channel of every fleet's writes; the payload is the fleet's name."""
+"""The ``LISTEN``/``NOTIFY`` channel of claims let go, for every fleet; the payload is its name."""
 
 _CLAIM: Final = """
 WITH free AS (
