@@ -45,8 +45,8 @@ class Waiting:
     again from ``interval`` after progress. A process that died holding claims loses them
     after the journal's ``claim_ttl``, and a live one finishes a member within the poll
     ``timeout``; so ``patience`` (their sum, by default) without any progress means something
-    is wrong, and the caller gives up on those members. ``sleep`` may end a pause early
-    (``Journal.changes``: another process wrote to the journal).
+    is wrong, and the caller gives up on those members. ``sleep`` sleeps a pause and may end it
+    early (``Journal.changes``: another process let go of claims).
     """
 
     def __init__(
@@ -55,7 +55,7 @@ class Waiting:
         patience: float,
         *,
         steady: bool = False,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        sleep: Callable[[float], Awaitable[None]],
     ) -> None:
         self._poll = poll
         self._patience = patience

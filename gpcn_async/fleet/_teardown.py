@@ -65,7 +65,11 @@ class Teardown:
         """
         deleted: list[Member] = []
         seen: set[str] = set()  # the names the last listing showed
-        waiting = Waiting(self._gpcn.poll, self._journal.claim_ttl + self._gpcn.poll.timeout)
+        waiting = Waiting(
+            self._gpcn.poll,
+            self._journal.claim_ttl + self._gpcn.poll.timeout,
+            sleep=self._journal.changes,
+        )
         rounds = 0
         listed = False
         while True:
